@@ -1,0 +1,37 @@
+# Test targets. `make test` runs every one of them; each also runs alone.
+
+PYTEST_ARGS ?= -q
+BUILD := $(ROOT)/build
+SANITY_ROOT := $(BUILD)/ansible_collections/airgap/k8s
+
+.PHONY: test
+test: lint sanity unit integration molecule e2e ## every test: lint, sanity, unit, integration, molecule, end to end
+
+.PHONY: lint
+lint: venv ## yamllint (strict), ansible-lint (production profile), ruff
+	$(BIN)/yamllint --strict .
+	$(BIN)/ruff check plugins tools tests
+	$(BIN)/ruff format --check plugins tools tests
+	$(BIN)/ansible-lint --profile production --offline
+
+.PHONY: unit
+unit: venv ## pytest unit tests for the plugins
+	$(BIN)/pytest $(PYTEST_ARGS) tests/unit
+
+.PHONY: integration
+integration: venv ## pytest integration tests (bundlers, PKI interop) against loopback servers
+	$(BIN)/pytest $(PYTEST_ARGS) tests/integration
+
+# ansible-test wants the collection under ansible_collections/<ns>/<name>;
+# build and install the tarball there, which also proves it installs.
+.PHONY: collection
+collection: venv ## build the collection tarball and install it into build/
+	rm -rf $(BUILD)/collection $(BUILD)/ansible_collections
+	mkdir -p $(BUILD)/collection
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/collection .
+	$(BIN)/ansible-galaxy collection install --force --no-deps -p $(BUILD) $(BUILD)/collection/airgap-k8s-*.tar.gz
+
+.PHONY: sanity
+sanity: collection ## ansible-test sanity on the installed collection (local venv, no container pulls)
+	cd $(SANITY_ROOT) && git init -q . && git add -A >/dev/null && \
+	  $(BIN)/ansible-test sanity --local --python 3.11 $(SANITY_TESTS)
