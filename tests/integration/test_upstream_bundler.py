@@ -333,9 +333,9 @@ def run_bundler(site: Site, out: Path, *extra: str, table: Path | None = None) -
         "--registry-mirror",
         site.registry,
         "--apt-trusted",
-        "--output",
+        "--out",
         str(out / "bundle"),
-        "--cache-dir",
+        "--cache",
         str(out / "cache"),
         "--timeout",
         "20",
@@ -405,7 +405,7 @@ def test_bundle_from_upstream(site, tmp_path, capsys):
     # Host packages: the named ones plus what minbase lacks, not what it has.
     debs = {a["name"]: a for a in manifest["artifacts"] if a["kind"] == "os-package"}
     assert set(debs) == {"haproxy", "libfake1", "conntrack", "socat"}
-    assert debs["conntrack"]["source"] == "apt:conntrack=1:1.4.7-1+b2"
+    assert debs["conntrack"]["source"] == "debian:conntrack=1:1.4.7-1+b2"
     assert debs["haproxy"]["path"].startswith("os-packages/debian-12/amd64/haproxy_")
 
     # Every file is in the manifest and vice versa.

@@ -584,7 +584,7 @@ def build(args: argparse.Namespace) -> Path:
     table = B.load_table(args.table)
     choices, arches = build_choices(args, table)
     required = B.required_artifacts(table, choices, arches)
-    only = set(args.only or [])
+    only = {c.strip() for item in args.only or [] for c in item.split(",") if c.strip()}
     if only:
         unknown = only - {r.component for r in required}
         if unknown:
@@ -602,6 +602,8 @@ def build(args: argparse.Namespace) -> Path:
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     old = B.load_manifest(out) if (out / B.MANIFEST_NAME).exists() else None
+    if old is None and any(out.iterdir()):
+        raise BundlerError(f"{out} is not empty and holds no manifest.json: give --out an empty or new directory")
     if only and old is None:
         raise BundlerError(f"--only needs an existing bundle in {out} (run once without --only first)")
     keep = [a for a in (old.artifacts if old and only else []) if a.component not in only]
@@ -652,7 +654,7 @@ def build(args: argparse.Namespace) -> Path:
                             "os-package",
                             rel,
                             B.sha256_file(path),
-                            f"apt:{package}={version}",
+                            f"debian:{package}={version}",
                         )
                     )
 
@@ -691,7 +693,10 @@ def _artifact(req: Any, out: Path, source: str) -> Any:
 def _remove_strays(out: Path, manifest: Any) -> None:
     """Files from an earlier run that the manifest no longer lists would only confuse a reader."""
     listed = {a.path for a in manifest.artifacts} | {B.MANIFEST_NAME, B.CACHE_NAME}
+    roots = {a.path.split("/", 1)[0] for a in manifest.artifacts}
     for path in sorted(out.rglob("*"), reverse=True):
+        if path.relative_to(out).parts[0] not in roots:
+            continue
         rel = str(path.relative_to(out))
         if path.is_file() and rel not in listed:
             path.unlink()
@@ -706,7 +711,7 @@ def _insecure(args: argparse.Namespace) -> bool:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Build an airgap.k8s bundle from upstream release artifacts (on a connected machine).",
-        epilog="Example: tools/bundle/upstream.py --inventory inventory/prod --arch amd64 --output build/bundle",
+        epilog="Example: tools/bundle/upstream.py --inventory inventory/prod --arch amd64 --out files/bundle",
     )
     parser.add_argument("--table", default=str(DEFAULT_TABLE), help="versions table (default: the collection's)")
     parser.add_argument("--inventory", help="inventory directory: choices are read from its group_vars/all.yml")
@@ -714,15 +719,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--container-runtime", choices=B.RUNTIMES)
     parser.add_argument("--network-plugin", choices=B.NETWORK_PLUGINS, help="kube_network_plugin")
     parser.add_argument("--kube-proxy-mode", help="kube_proxy_mode (ipvs adds ipvsadm)")
-    parser.add_argument("--set", action="append", metavar="COMPONENT=VERSION", help="a component version, repeatable")
+    parser.add_argument(
+        "--version", "--set", dest="set", action="append", metavar="COMPONENT=VERSION", help="a version, repeatable"
+    )
     parser.add_argument("--arch", action="append", choices=B.ARCHES, help="architecture present, repeatable")
     parser.add_argument("--os", action="append", help="OS present as distro-release (debian-12), repeatable")
     parser.add_argument("--extra", action="append", metavar="COMPONENT", help="also bundle COMPONENT (agnhost)")
-    parser.add_argument("--only", action="append", metavar="COMPONENT", help="refresh only COMPONENT in --output")
-    parser.add_argument("--output", default=str(REPO / "build" / "bundle"), help="bundle directory")
-    parser.add_argument("--tarball-dir", help="where the tarball goes (default: the output's parent)")
+    parser.add_argument("--only", action="append", metavar="C1,C2", help="refresh only these components in --out")
+    parser.add_argument("--out", "--output", dest="output", default=str(REPO / "files" / "bundle"), help="bundle dir")
+    parser.add_argument("--tarball-dir", help="where the tarball goes (default: the parent of --out)")
     parser.add_argument("--no-tarball", action="store_true", help="leave the bundle unpacked only")
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="download cache (verified files only)")
+    parser.add_argument(
+        "--cache", "--cache-dir", dest="cache_dir", default=str(DEFAULT_CACHE), help="download cache (verified files)"
+    )
     parser.add_argument("--mirror", metavar="BASE", help="fetch https://HOST/PATH from BASE/HOST/PATH instead")
     parser.add_argument(
         "--registry-mirror", metavar="HOST:PORT", help="pull REGISTRY/REPO from HOST:PORT/REGISTRY/REPO"
