@@ -1,0 +1,98 @@
+"""etcd: mTLS only with the etcd CA, survives losing one member, catches up."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from .conftest import Cluster
+
+ETCDCTL = ". /etc/etcd/etcdctl.env && etcdctl"
+
+
+@pytest.fixture(scope="module")
+def etcd_hosts(cluster: Cluster) -> list[str]:
+    hosts = cluster.groups["etcd"]
+    if len(hosts) < 3:
+        pytest.fail("the e2e sandbox must have 3 etcd members (NODES>=3)")
+    return hosts
+
+
+def test_cluster_healthy(cluster: Cluster, etcd_hosts):
+    out = cluster.ssh(etcd_hosts[0], f"{ETCDCTL} endpoint health --cluster -w json").stdout
+    health = json.loads(out)
+    assert len(health) == 3 and all(h["health"] for h in health), health
+
+
+def test_client_without_certificate_refused(cluster: Cluster, etcd_hosts):
+    host = etcd_hosts[0]
+    proc = cluster.ssh(
+        host,
+        f"ETCDCTL_API=3 etcdctl --endpoints=https://{cluster.hosts[host]}:2379 --cacert=/etc/etcd/pki/ca.crt "
+        "--dial-timeout=3s --command-timeout=5s get /x",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "certificate" in (proc.stderr + proc.stdout).lower()
+
+
+def test_client_signed_by_kubernetes_ca_refused(cluster: Cluster, etcd_hosts):
+    """A valid client certificate from the *Kubernetes* CA must not open etcd."""
+    pki = cluster.inventory.parent / "cluster" / "pki"
+    host = etcd_hosts[0]
+    for name in ("apiserver-kubelet-client.crt", "apiserver-kubelet-client.key"):
+        cluster.put_file(host, f"/tmp/e2e-{name}", (pki / name).read_bytes())
+    proc = cluster.ssh(
+        host,
+        f"ETCDCTL_API=3 etcdctl --endpoints=https://{cluster.hosts[host]}:2379 --cacert=/etc/etcd/pki/ca.crt "
+        "--cert=/tmp/e2e-apiserver-kubelet-client.crt --key=/tmp/e2e-apiserver-kubelet-client.key "
+        "--dial-timeout=3s --command-timeout=5s get /x",
+        check=False,
+    )
+    cluster.ssh(host, "rm -f /tmp/e2e-apiserver-kubelet-client.*", check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert "certificate" in (proc.stderr + proc.stdout).lower()
+
+
+def test_losing_one_member_keeps_writes_and_is_reported(cluster: Cluster, etcd_hosts):
+    victim, survivor = etcd_hosts[-1], etcd_hosts[0]
+    cluster.ssh(victim, "systemctl kill -s SIGKILL etcd && systemctl stop etcd")
+    try:
+        put = cluster.ssh(survivor, f"{ETCDCTL} put /e2e/while-down yes")
+        assert "OK" in put.stdout
+        status = cluster.ssh(
+            survivor, f"{ETCDCTL} endpoint health --cluster -w json --command-timeout=3s", check=False
+        ).stdout
+        report = {h["endpoint"]: h["health"] for h in json.loads(status)}
+        down = [ep for ep, ok in report.items() if not ok]
+        assert down == [f"https://{cluster.hosts[victim]}:2379"], report
+        # The collection's own health module sees the same.
+        result = cluster.module(
+            survivor,
+            "airgap.k8s.etcd_health",
+            {
+                "endpoints": [f"https://{cluster.hosts[h]}:2379" for h in etcd_hosts],
+                "ca_cert": "/etc/etcd/pki/ca.crt",
+                "client_cert": "/etc/etcd/pki/healthcheck-client.crt",
+                "client_key": "/etc/etcd/pki/healthcheck-client.key",
+                "wait_timeout": 5,
+                "fail_on_unhealthy": False,
+            },
+        )
+        unhealthy = [m for m in result["members"] if not m["healthy"]]
+        assert len(unhealthy) == 1 and cluster.hosts[victim] in json.dumps(unhealthy), result
+        assert result["healthy_count"] == 2 and result["leader"], result
+    finally:
+        cluster.ssh(victim, "systemctl start etcd")
+    # The restarted member catches up and serves the write made while it was down.
+    deadline = time.monotonic() + 60
+    while True:
+        got = cluster.ssh(victim, f"{ETCDCTL} get /e2e/while-down --print-value-only", check=False)
+        if got.stdout.strip() == "yes" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert got.stdout.strip() == "yes", got.stderr
+    health = json.loads(cluster.ssh(survivor, f"{ETCDCTL} endpoint health --cluster -w json").stdout)
+    assert all(h["health"] for h in health), health
