@@ -35,3 +35,10 @@ collection: venv ## build the collection tarball and install it into build/
 sanity: collection ## ansible-test sanity on the installed collection (local venv, no container pulls)
 	cd $(SANITY_ROOT) && git init -q . && git add -A >/dev/null && \
 	  $(BIN)/ansible-test sanity --local --python 3.11 $(SANITY_TESTS)
+
+.PHONY: molecule
+molecule: venv molecule-test ## molecule scenarios against podman hosts
+
+.PHONY: e2e
+e2e: venv bundle sandbox-image ## end to end: site.yml over SSH onto a 3-node sandbox, then workload, etcd and idempotence checks
+	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) tests/e2e
