@@ -553,3 +553,37 @@ def test_plan_per_version_url_and_docker_arch_names(site):
 
 def test_tarball_name():
     assert upstream.tarball_name("1.36.3", ["arm64", "amd64"]) == "airgap-k8s-bundle-1.36.3-amd64-arm64.tar.gz"
+
+
+def test_choices_from_inventory_and_flags(tmp_path):
+    inventory = tmp_path / "inv"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "group_vars" / "all.yml").write_text(
+        "container_runtime: docker\n"
+        "kube_network_plugin: calico\n"
+        "kube_version: \"{{ lookup('env', 'KV') }}\"\n"
+        'etcd_version: "3.6.15"\n'
+    )
+    table = yaml.safe_load(FIXTURE_TABLE.read_text())["airgap_artifacts"]
+    args = upstream.parse_args(
+        ["--inventory", str(inventory), "--network-plugin", "flannel", "--version", "pause=3.9", "--arch", "arm64"]
+    )
+    choices, arches = upstream.build_choices(args, table)
+    assert choices["container_runtime"] == "docker"
+    assert choices["kube_network_plugin"] == "flannel"  # the flag wins
+    assert "kube_version" not in choices  # a template: the table default applies
+    assert choices["etcd_version"] == "3.6.15"
+    assert choices["pause_version"] == "3.9"
+    assert choices["os"] == ["debian-12"]
+    assert arches == ["arm64"]
+    with pytest.raises(upstream.BundlerError, match=r"no group_vars/all\.yml"):
+        upstream.build_choices(upstream.parse_args(["--inventory", str(tmp_path)]), table)
+
+
+def test_refuses_foreign_output_directory(site, tmp_path):
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "notes.txt").write_text("mine")
+    proc = run_bundler(site, tmp_path, "--no-tarball")
+    assert proc.returncode == 1
+    assert "is not empty and holds no manifest.json" in proc.stderr
+    assert (tmp_path / "bundle" / "notes.txt").read_text() == "mine"

@@ -119,16 +119,14 @@ def build_choices(args: argparse.Namespace, table: dict) -> tuple[dict[str, Any]
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep or not value:
-            raise BundlerError(f"--set {item!r}: use COMPONENT=VERSION, e.g. --set etcd=3.6.16")
+            raise BundlerError(f"--version {item!r}: use COMPONENT=VERSION, e.g. --version etcd=3.6.16")
         choices[B.version_var(key) if not key.endswith("_version") else key] = value
     if args.extra:
         choices["extra_components"] = list(dict.fromkeys([*choices.get("extra_components", []), *args.extra]))
-    distros = (
-        args.os or choices.get("airgap_bundle_os") or sorted((table.get(B.OS_PACKAGES) or {}).get("distros") or {})
-    )
-    choices["os"] = list(distros)
-    arches = args.arch or choices.get("airgap_bundle_arches") or ["amd64"]
-    return choices, sorted(set(arches))
+    # Hosts' OS and architecture are facts, not inventory variables: flags,
+    # defaulting to every OS the table knows and amd64.
+    choices["os"] = list(args.os or sorted((table.get(B.OS_PACKAGES) or {}).get("distros") or {}))
+    return choices, sorted(set(args.arch or ["amd64"]))
 
 
 # --------------------------------------------------------------------------
