@@ -737,8 +737,10 @@ def verify_bundle(
         resolved.append((req, entry))
         to_check.setdefault(entry.path, (req.label(), entry))
 
-    cache = _load_cache(root) if checksum == "cached" else {}
-    new_cache: dict[str, dict] = {}
+    cache = _load_cache(root) if checksum != "none" else {}
+    listed = {a.path for a in manifest.artifacts}
+    # Keep what other runs (other arches, other choices) verified; drop files no longer listed.
+    new_cache = {rel: v for rel, v in cache.items() if rel in listed and rel not in to_check}
     jobs: dict[str, tuple[str, Artifact, list[int]]] = {}
     result = VerifyResult(manifest, resolved, os_groups, problems)
     for rel, (label, entry) in sorted(to_check.items()):
@@ -769,7 +771,7 @@ def verify_bundle(
         if checksum == "none":
             continue
         key = _stat_key(st)
-        cached = cache.get(rel)
+        cached = cache.get(rel) if checksum == "cached" else None
         if cached and cached.get("stat") == key and _is_hex64(cached.get("sha256")):
             result.from_cache += 1
             new_cache[rel] = cached

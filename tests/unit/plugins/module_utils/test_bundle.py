@@ -521,3 +521,18 @@ def test_path_escaping_bundle(bundle):
     (root / entry.path).symlink_to(target / "kubectl")
     problems = verify_bundle(root, required).problems
     assert [p.detail for p in problems] == ["points outside the bundle directory"]
+
+
+def test_cache_keeps_other_runs_entries(tmp_path, table):
+    """Verifying amd64 then arm64 (or another choice set) does not throw the other's hashes away."""
+    both = required_artifacts(table, choices(), ["amd64", "arm64"])
+    make_bundle(tmp_path, both)
+    amd64 = [r for r in both if r.arch == "amd64"]
+    arm64 = [r for r in both if r.arch == "arm64"]
+    assert verify_bundle(tmp_path, amd64).hashed > 0
+    assert verify_bundle(tmp_path, arm64).hashed > 0
+    assert verify_bundle(tmp_path, amd64).hashed == 0
+    assert verify_bundle(tmp_path, both).hashed == 0
+    full = verify_bundle(tmp_path, amd64, checksum="full")
+    assert full.hashed == full.checked
+    assert verify_bundle(tmp_path, arm64).hashed == 0
