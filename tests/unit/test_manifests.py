@@ -209,6 +209,8 @@ def test_coredns(tmp_path):
     assert deploy["replicas"] == 2
     pod = deploy["template"]["spec"]
     assert "preferredDuringSchedulingIgnoredDuringExecution" in pod["affinity"]["podAntiAffinity"]
+    # The runtime role preloads the CoreDNS image only where its table roles say (control_plane).
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""}
     (container,) = pod["containers"]
     assert container["image"] == image("coredns", "coredns")
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8181, "scheme": "HTTP"}
