@@ -97,7 +97,9 @@ def check_hosts(hosts: dict[str, dict[str, Any]], report: Report) -> None:
         by_name.setdefault(node_name, []).append(host)
         ip = info.get("ip")
         if not ip:
-            report.errors.append(f"Host {host}: no address; set 'ip' (the address cluster traffic uses) in the inventory.")
+            report.errors.append(
+                f"Host {host}: no address; set 'ip' (the address cluster traffic uses) in the inventory."
+            )
             continue
         try:
             ipaddress.ip_address(str(ip))

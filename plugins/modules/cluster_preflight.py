@@ -47,7 +47,7 @@ options:
     type: bool
     default: false
 author:
-  - airgap.k8s contributors
+  - airgap.k8s contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
