@@ -1,0 +1,493 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, airgap.k8s contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pki_cert
+short_description: Create a CA or a CA-signed certificate from a cfssl-style request
+version_added: 0.1.0
+description:
+  - Creates a self-signed CA (O(is_ca=true) without O(ca_cert)) or a certificate signed by the CA in O(ca_cert)/O(ca_key),
+    with its private key, using the cfssl vocabulary (C(CN), C(hosts), C(key), C(names), signing profiles with
+    C(expiry) and C(usages)).
+  - The request is given inline (O(cn), O(hosts), O(key), O(names), O(profile)) or as cfssl JSON files
+    (O(csr_json), O(ca_config_json) with O(profile_name)).
+  - Idempotent. The certificate is kept while its key type and size, issuer (the signature is verified with the CA),
+    subject, SANs, usages, CA flag and remaining validity match the request. Otherwise it is re-issued and
+    RV(reasons) says why.
+  - On re-issue the existing private key is kept when it still matches O(key), so adding a SAN does not rotate the key;
+    O(regenerate_key=true) forces a new key.
+  - Files are written atomically (a temporary file in the same directory, then a rename). The key is mode V(0600) and is
+    never readable by anyone else, not even during the write; the certificate is mode V(0644); missing directories are
+    created mode V(0700). Existing files with other modes are corrected.
+  - Certificates get a critical basicConstraints and keyUsage, a subject and an authority key identifier, a random
+    159-bit serial number, and a notBefore five minutes in the past to absorb clock skew.
+  - Meant to run on the controller (C(delegate_to=localhost)); CA keys never need to leave it.
+author:
+  - airgap.k8s contributors
+requirements:
+  - cryptography
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff is a summary of the certificate (subject, issuer, SANs, usages, validity, fingerprint); never key data.
+  platform:
+    platforms: posix
+options:
+  path:
+    description:
+      - Where the certificate is written (PEM).
+    type: path
+    required: true
+  privatekey_path:
+    description:
+      - Where the private key is written (PEM, PKCS#1 for RSA and SEC1 for ECDSA, unencrypted, mode V(0600)).
+      - An existing key is reused when it matches O(key).
+    type: path
+    required: true
+  cn:
+    description:
+      - The subject's common name (cfssl C(CN)). Required unless O(csr_json) is used.
+    type: str
+  hosts:
+    description:
+      - IP addresses and DNS names for the subjectAltName extension (cfssl C(hosts)).
+      - IP addresses are validated and written in canonical form; DNS names must be valid RFC 1123 names and are written
+        in lower case. Wildcards are refused unless O(allow_wildcards=true).
+      - Order and duplicates do not matter for idempotency.
+    type: list
+    elements: str
+  key:
+    description:
+      - The private key type (cfssl C(key)).
+      - Defaults to RSA 2048.
+    type: dict
+    suboptions:
+      algo:
+        description:
+          - Key algorithm.
+        type: str
+        choices: [rsa, ecdsa]
+        default: rsa
+      size:
+        description:
+          - Key size. V(2048), V(3072) or V(4096) for RSA; V(256) (P-256) or V(384) (P-384) for ECDSA.
+          - Defaults to V(2048) for RSA and V(256) for ECDSA.
+        type: int
+  names:
+    description:
+      - Subject name entries (cfssl C(names)). Each entry may set any of C(C), C(ST), C(L), C(O), C(OU).
+      - A field may repeat across entries, for example two C(O) entries for two Kubernetes groups.
+      - The subject is written in cfssl order, all C(C), then C(ST), C(L), C(O), C(OU), then C(CN).
+    type: list
+    elements: dict
+    suboptions:
+      C:
+        description: Country, two letters.
+        type: str
+      ST:
+        description: State or province.
+        type: str
+      L:
+        description: Locality.
+        type: str
+      O:
+        description: Organization. Kubernetes reads these as the user's groups.
+        type: str
+      OU:
+        description: Organizational unit.
+        type: str
+  is_ca:
+    description:
+      - Create a CA certificate (basicConstraints C(CA:TRUE)).
+      - Without O(ca_cert) the CA is self-signed; with O(ca_cert) it is an intermediate CA.
+    type: bool
+    default: false
+  ca_cert:
+    description:
+      - The signing CA's certificate. Required unless O(is_ca=true).
+    type: path
+  ca_key:
+    description:
+      - The signing CA's private key (unencrypted PEM). It must match O(ca_cert).
+    type: path
+  profile:
+    description:
+      - The signing profile (a cfssl ca-config.json profile, inline).
+    type: dict
+    suboptions:
+      expiry:
+        description:
+          - Lifetime of a newly issued certificate, as a cfssl duration (V(8760h), V(90m), V(1h30m)) or a number of days
+            (V(365) or V(365d)).
+          - Defaults to V(87600h) (10 years) for a CA and V(8760h) (1 year) otherwise.
+          - A shorter expiry re-issues certificates that are valid for longer than it allows; a longer one takes effect
+            at the next renewal.
+        type: str
+      usages:
+        description:
+          - cfssl usage names. Key usages V(signing) (same as V(digital signature)), V(digital signature),
+            V(content commitment), V(key encipherment), V(key agreement), V(data encipherment), V(cert sign),
+            V(crl sign), V(encipher only), V(decipher only); extended key usages V(server auth), V(client auth),
+            V(code signing), V(email protection), V(s/mime), V(ipsec end system), V(ipsec tunnel), V(ipsec user),
+            V(timestamping), V(ocsp signing), V(any), V(microsoft sgc), V(netscape sgc).
+          - Defaults to V([cert sign, crl sign]) for a CA (which must have V(cert sign)), and to
+            V([digital signature, key encipherment, server auth, client auth]) otherwise.
+        type: list
+        elements: str
+  csr_json:
+    description:
+      - A cfssl CSR JSON file with C(CN), C(hosts), C(key), C(names) and, for a CA, C(ca.expiry) (used when no profile
+        sets an expiry). Other fields are refused rather than silently ignored.
+      - Mutually exclusive with O(cn), O(hosts), O(key) and O(names).
+    type: path
+  ca_config_json:
+    description:
+      - A cfssl ca-config.json; the profile O(profile_name) (or C(signing.default) without it) supplies C(expiry) and
+        C(usages), fields missing in the profile come from C(signing.default). C(ca_constraint.is_ca) must agree with
+        O(is_ca). Other profile fields are ignored with a warning.
+      - Mutually exclusive with O(profile). Missing values take the module's defaults (not cfssl's 168h).
+    type: path
+  profile_name:
+    description:
+      - The profile to use from O(ca_config_json) (C(signing.profiles.<profile_name>)).
+    type: str
+  renew_before:
+    description:
+      - Re-issue the certificate when it expires within this duration (same forms as O(profile.expiry)).
+      - Defaults to V(720h) (30 days) for certificates, or to a third of the expiry when that is shorter, and for a CA
+        to 10% of the existing CA certificate's lifetime (one year for the default 10-year CA).
+      - Must be shorter than the expiry.
+    type: str
+  regenerate_key:
+    description:
+      - Generate a new private key even when the existing one matches O(key); the certificate is re-issued.
+    type: bool
+    default: false
+  force:
+    description:
+      - Re-issue the certificate even when it matches the request. The key is kept unless O(regenerate_key=true).
+    type: bool
+    default: false
+  allow_wildcards:
+    description:
+      - Allow wildcard DNS names such as V(*.apps.example.com) in O(hosts).
+    type: bool
+    default: false
+notes:
+  - A CA re-issued with the same key and subject keeps the certificates it signed valid; they are not re-issued.
+  - Changing a CA's key re-issues every certificate signed by it on their next run, because their signature no
+    longer verifies.
+  - A certificate may outlive its CA certificate; the module warns, since it stops verifying when the CA expires unless
+    the CA is renewed with the same key.
+seealso:
+  - module: airgap.k8s.kubeconfig
+  - name: cfssl configuration
+    description: The cfssl CSR and ca-config.json formats this module reads.
+    link: https://github.com/cloudflare/cfssl/blob/master/doc/cmd/cfssl.txt
+"""
+
+EXAMPLES = r"""
+- name: Cluster CA (self-signed, 10 years, RSA 2048)
+  airgap.k8s.pki_cert:
+    path: "{{ airgap_cluster_dir }}/pki/ca.crt"
+    privatekey_path: "{{ airgap_cluster_dir }}/pki/ca.key"
+    cn: kubernetes
+    is_ca: true
+  delegate_to: localhost
+
+- name: API server serving certificate
+  airgap.k8s.pki_cert:
+    path: "{{ airgap_cluster_dir }}/pki/apiserver.crt"
+    privatekey_path: "{{ airgap_cluster_dir }}/pki/apiserver.key"
+    ca_cert: "{{ airgap_cluster_dir }}/pki/ca.crt"
+    ca_key: "{{ airgap_cluster_dir }}/pki/ca.key"
+    cn: kube-apiserver
+    hosts:
+      - kubernetes
+      - kubernetes.default
+      - kubernetes.default.svc
+      - "kubernetes.default.svc.{{ cluster_domain }}"
+      - 10.96.0.1
+      - "{{ ip }}"
+    profile:
+      usages: [digital signature, key encipherment, server auth]
+  delegate_to: localhost
+
+- name: Cluster admin client certificate (group system:masters), ECDSA
+  airgap.k8s.pki_cert:
+    path: "{{ airgap_cluster_dir }}/pki/admin.crt"
+    privatekey_path: "{{ airgap_cluster_dir }}/pki/admin.key"
+    ca_cert: "{{ airgap_cluster_dir }}/pki/ca.crt"
+    ca_key: "{{ airgap_cluster_dir }}/pki/ca.key"
+    cn: kubernetes-admin
+    names:
+      - O: system:masters
+    key:
+      algo: ecdsa
+      size: 256
+    profile:
+      expiry: 8760h
+      usages: [digital signature, client auth]
+  delegate_to: localhost
+
+- name: etcd peer certificate from cfssl JSON files
+  airgap.k8s.pki_cert:
+    path: "{{ airgap_cluster_dir }}/pki/etcd/peer-{{ inventory_hostname }}.crt"
+    privatekey_path: "{{ airgap_cluster_dir }}/pki/etcd/peer-{{ inventory_hostname }}.key"
+    ca_cert: "{{ airgap_cluster_dir }}/pki/etcd/ca.crt"
+    ca_key: "{{ airgap_cluster_dir }}/pki/etcd/ca.key"
+    csr_json: files/etcd-peer-csr.json
+    ca_config_json: files/ca-config.json
+    profile_name: peer
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+reasons:
+  description:
+    - Why the module changed something; empty when nothing changed.
+    - In check mode, why it would.
+  returned: always
+  type: list
+  elements: str
+  sample: ["SANs differ: add 10.0.0.12", "expires in 696h (at 2027-11-22T08:00:00Z), less than renew_before 720h"]
+subject:
+  description: The certificate's subject (RFC 4514, most significant attribute last).
+  returned: success
+  type: str
+  sample: CN=kubernetes-admin,O=system:masters
+issuer:
+  description: The certificate's issuer (RFC 4514).
+  returned: success
+  type: str
+  sample: CN=kubernetes
+sans:
+  description: The subjectAltName entries, DNS names and IP addresses as in O(hosts).
+  returned: success
+  type: list
+  elements: str
+  sample: [kubernetes, 10.96.0.1]
+not_before:
+  description: Start of validity (UTC, ISO 8601).
+  returned: success
+  type: str
+  sample: "2026-11-22T07:55:00Z"
+not_after:
+  description: End of validity (UTC, ISO 8601).
+  returned: success
+  type: str
+  sample: "2027-11-22T08:00:00Z"
+serial:
+  description:
+    - Serial number in hex, as C(openssl x509 -noout -serial) prints it.
+    - V(null) in check mode when a new certificate would be issued.
+  returned: success
+  type: str
+  sample: 3F0A9C52D1E47B8861A0E3C4F59B2D7E61C0A1B2
+sha256_fingerprint:
+  description:
+    - SHA-256 fingerprint, as C(openssl x509 -noout -fingerprint -sha256) prints it.
+    - V(null) in check mode when a new certificate would be issued.
+  returned: success
+  type: str
+  sample: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
+    CERT_MODE,
+    CRYPTOGRAPHY_IMP_ERR,
+    HAS_CRYPTOGRAPHY,
+    KEY_MODE,
+    PkiError,
+    build_request,
+    check_certificate,
+    describe_certificate,
+    describe_request,
+    file_mode,
+    generate_private_key,
+    has_content,
+    iso,
+    issue_certificate,
+    key_spec_of,
+    load_ca,
+    load_certificate,
+    load_private_key,
+    serialize_certificate,
+    serialize_private_key,
+    summary,
+    utcnow,
+    write_file_atomic,
+)
+
+ARGUMENT_SPEC = {
+    "path": {"type": "path", "required": True},
+    "privatekey_path": {"type": "path", "required": True, "no_log": False},
+    "cn": {"type": "str"},
+    "hosts": {"type": "list", "elements": "str"},
+    "key": {
+        "type": "dict",
+        "no_log": False,
+        "options": {
+            "algo": {"type": "str", "choices": ["rsa", "ecdsa"], "default": "rsa"},
+            "size": {"type": "int"},
+        },
+    },
+    "names": {
+        "type": "list",
+        "elements": "dict",
+        "options": {field: {"type": "str"} for field in ("C", "ST", "L", "O", "OU")},
+    },
+    "is_ca": {"type": "bool", "default": False},
+    "ca_cert": {"type": "path"},
+    "ca_key": {"type": "path", "no_log": False},
+    "profile": {
+        "type": "dict",
+        "options": {
+            "expiry": {"type": "str"},
+            "usages": {"type": "list", "elements": "str"},
+        },
+    },
+    "csr_json": {"type": "path"},
+    "ca_config_json": {"type": "path"},
+    "profile_name": {"type": "str"},
+    "renew_before": {"type": "str"},
+    "regenerate_key": {"type": "bool", "default": False, "no_log": False},
+    "force": {"type": "bool", "default": False},
+    "allow_wildcards": {"type": "bool", "default": False},
+}
+
+
+RETURNED = ("subject", "issuer", "sans", "not_before", "not_after", "serial", "sha256_fingerprint")
+
+
+def ensure_certificate(module: AnsibleModule) -> dict:
+    """Bring the certificate and key on disk in line with the request; the module's result."""
+    params = module.params
+    request, warnings = build_request(params)
+    for warning in warnings:
+        module.warn(warning)
+    now = utcnow()
+    cert_path, key_path = params["path"], params["privatekey_path"]
+
+    issuer_cert = issuer_key = None
+    if params["ca_cert"]:
+        issuer_cert, issuer_key = load_ca(params["ca_cert"], params["ca_key"])
+
+    reasons: list[str] = []
+    key = None
+    if not has_content(key_path):
+        reasons.append(f"private key {key_path} is missing or empty")
+    elif params["regenerate_key"]:
+        reasons.append("regenerate_key: a new private key was requested")
+    else:
+        try:
+            key = load_private_key(key_path)
+        except PkiError as exc:
+            raise PkiError(f"{exc}; remove the file or set regenerate_key: true to replace it") from None
+        if key_spec_of(key) != request.key:
+            reasons.append(f"private key is {key_spec_of(key)}, want {request.key}")
+            key = None
+
+    cert = None
+    if not has_content(cert_path):
+        reasons.append(f"certificate {cert_path} is missing or empty")
+    else:
+        try:
+            cert = load_certificate(cert_path)
+        except PkiError:
+            reasons.append(f"{cert_path} is not a PEM certificate")
+    if params["force"]:
+        reasons.append("force: re-issue requested")
+    if cert is not None:
+        reasons.extend(check_certificate(cert, request, now=now, key=key, issuer_cert=issuer_cert))
+
+    before = describe_certificate(cert) if cert is not None else None
+    reissue = bool(reasons)
+    new_key = key is None
+    if reissue and module.check_mode:
+        info = describe_request(request, now=now, issuer_cert=issuer_cert)
+    elif reissue:
+        if new_key:
+            key = generate_private_key(request.key)
+        cert = issue_certificate(request, key, now=now, issuer_cert=issuer_cert, issuer_key=issuer_key)
+        if new_key:
+            write_file_atomic(module, key_path, serialize_private_key(key), KEY_MODE)
+        write_file_atomic(module, cert_path, serialize_certificate(cert), CERT_MODE)
+        info = describe_certificate(cert)
+    else:
+        info = before
+
+    # Modes of files that were not (re)written.
+    for path, mode, rewritten in (
+        (key_path, KEY_MODE, reissue and new_key),
+        (cert_path, CERT_MODE, reissue),
+    ):
+        current = file_mode(path)
+        if rewritten or current is None or current == mode:
+            continue
+        reasons.append(f"mode of {path} is {current:04o}, want {mode:04o}")
+        if not module.check_mode:
+            os.chmod(path, mode)
+
+    ca_not_after = iso(issuer_cert.not_valid_after_utc) if issuer_cert is not None else None
+    # Said when issuing, not on every run: renewing the CA with its key fixes it.
+    if reissue and ca_not_after is not None and info["not_after"] > ca_not_after:  # same ISO format
+        module.warn(
+            f"{cert_path} is valid until {info['not_after']}, after its CA {params['ca_cert']} expires "
+            f"({ca_not_after}); renew the CA (same key) before then"
+        )
+
+    result = {
+        "changed": bool(reasons),
+        "reasons": reasons,
+        **{name: info[name] for name in RETURNED},
+    }
+    if module._diff:
+        result["diff"] = {
+            "before_header": cert_path,
+            "after_header": cert_path,
+            "before": summary(before),
+            "after": summary(info),
+        }
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[
+            ("csr_json", "cn"),
+            ("csr_json", "hosts"),
+            ("csr_json", "key"),
+            ("csr_json", "names"),
+            ("ca_config_json", "profile"),
+        ],
+        required_together=[("ca_cert", "ca_key")],
+        required_if=[("is_ca", False, ("ca_cert", "ca_key"))],
+        required_by={"profile_name": "ca_config_json"},
+    )
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMP_ERR)
+    try:
+        result = ensure_certificate(module)
+    except PkiError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

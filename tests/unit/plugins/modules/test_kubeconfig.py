@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+import base64
+import datetime
+import http.server
+import json
+import os
+import shutil
+import ssl
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.airgap.k8s.plugins.module_utils import _kubeconfig, _pki
+from ansible_collections.airgap.k8s.plugins.modules import kubeconfig
+
+KUBECTL = shutil.which("kubectl")
+
+
+def issue(directory, name, *, signer=None, **params):
+    """Write <name>.crt/.key issued from ``params`` (ECDSA for speed) and return their paths."""
+    request, _ = _pki.build_request({"cn": name, "key": {"algo": "ecdsa"}, **params})
+    key = _pki.generate_private_key(request.key)
+    issuer = {} if signer is None else {"issuer_cert": signer[0], "issuer_key": signer[1]}
+    cert = _pki.issue_certificate(request, key, now=_pki.utcnow(), **issuer)
+    paths = {"cert": str(directory / f"{name}.crt"), "key": str(directory / f"{name}.key")}
+    with open(paths["cert"], "wb") as handle:
+        handle.write(_pki.serialize_certificate(cert))
+    with open(paths["key"], "wb") as handle:
+        handle.write(_pki.serialize_private_key(key))
+    os.chmod(paths["key"], 0o600)
+    return paths, (cert, key)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    base = tmp_path_factory.mktemp("kubeconfig-pki")
+    ca, ca_pair = issue(base, "kubernetes", is_ca=True)
+    admin, _ = issue(base, "kubernetes-admin", signer=ca_pair, names=[{"O": "system:masters"}])
+    admin2, _ = issue(base, "kubernetes-admin-renewed", signer=ca_pair, names=[{"O": "system:masters"}])
+    apiserver, _ = issue(base, "kube-apiserver", signer=ca_pair, hosts=["127.0.0.1", "localhost"])
+    other, other_pair = issue(base, "other-ca", is_ca=True)
+    stranger, _ = issue(base, "stranger", signer=other_pair)
+    return {"ca": ca, "admin": admin, "admin2": admin2, "apiserver": apiserver, "other": other, "stranger": stranger}
+
+
+def args_for(pki, path, client="admin", **over):
+    args = {
+        "path": str(path),
+        "cluster_name": "airgap",
+        "server": "https://127.0.0.1:6443",
+        "ca_cert": pki["ca"]["cert"],
+        "client_cert": pki[client]["cert"],
+        "client_key": pki[client]["key"],
+    }
+    args.update(over)
+    return args
+
+
+def run(run_module, args, **kwargs):
+    return run_module(kubeconfig.main, args, **kwargs)
+
+
+def b64(path) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def test_writes_embedded_kubeconfig(pki, tmp_path, run_module):
+    path = tmp_path / "conf" / "admin.conf"
+    outcome = run(run_module, args_for(pki, path))
+    assert not outcome.failed, outcome.result
+    assert outcome.result["changed"] is True
+    assert outcome.result["user"] == "kubernetes-admin"  # the certificate's CN
+    assert outcome.result["context"] == "kubernetes-admin@airgap"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    doc = yaml.safe_load(path.read_text())
+    assert doc["current-context"] == "kubernetes-admin@airgap"
+    assert doc["clusters"] == [
+        {
+            "name": "airgap",
+            "cluster": {"certificate-authority-data": b64(pki["ca"]["cert"]), "server": "https://127.0.0.1:6443"},
+        }
+    ]
+    assert doc["users"] == [
+        {
+            "name": "kubernetes-admin",
+            "user": {"client-certificate-data": b64(pki["admin"]["cert"]), "client-key-data": b64(pki["admin"]["key"])},
+        }
+    ]
+    assert doc["contexts"] == [
+        {"name": "kubernetes-admin@airgap", "context": {"cluster": "airgap", "user": "kubernetes-admin"}}
+    ]
+    assert "PRIVATE KEY" not in outcome.output
+    assert b64(pki["admin"]["key"]) not in outcome.output
+
+
+def test_second_run_and_reformatted_file_unchanged(pki, tmp_path, run_module):
+    args = args_for(pki, tmp_path / "admin.conf", user="admin", context="default")
+    assert run(run_module, args).result["changed"] is True
+    again = run(run_module, args)
+    assert again.result["changed"] is False
+    assert again.result["reasons"] == []
+    # Same content, other formatting (JSON is YAML too): still unchanged, the file is left alone.
+    doc = yaml.safe_load(Path(args["path"]).read_text())
+    with open(args["path"], "w") as handle:
+        json.dump(dict(reversed(list(doc.items()))), handle, indent=4)
+    before = Path(args["path"]).read_text()
+    assert run(run_module, args).result["changed"] is False
+    assert Path(args["path"]).read_text() == before
+
+
+def test_renewed_client_cert_rewrites_and_diff_hides_the_key(pki, tmp_path, run_module):
+    path = tmp_path / "admin.conf"
+    run(run_module, args_for(pki, path, user="kubernetes-admin"))
+    renewed = run(run_module, args_for(pki, path, client="admin2", user="kubernetes-admin"), diff=True)
+    assert renewed.result["changed"] is True
+    assert renewed.result["reasons"] == ["client-certificate-data differs", "client-key-data differs"]
+    diff = renewed.result["diff"]
+    assert "client-key-data: <private key, redacted>" in diff["before"]
+    assert "client-key-data: <private key, redacted, changed>" in diff["after"]
+    assert "client-certificate-data: <certificate CN=kubernetes-admin,O=system:masters" in diff["before"]
+    assert "client-certificate-data: <certificate CN=kubernetes-admin-renewed,O=system:masters" in diff["after"]
+    assert "certificate-authority-data: <certificate CN=kubernetes (until" in diff["after"]
+    for key in (pki["admin"]["key"], pki["admin2"]["key"]):
+        assert b64(key) not in renewed.output
+    assert "PRIVATE KEY" not in renewed.output
+    assert yaml.safe_load(path.read_text())["users"][0]["user"]["client-key-data"] == b64(pki["admin2"]["key"])
+
+
+def test_server_change_and_check_mode(pki, tmp_path, run_module):
+    new_path = tmp_path / "sub" / "admin.conf"
+    predicted = run(run_module, args_for(pki, new_path), check_mode=True, diff=True)
+    assert predicted.result["changed"] is True
+    assert predicted.result["diff"]["before"] == ""
+    assert not new_path.parent.exists()
+
+    path = tmp_path / "admin.conf"
+    run(run_module, args_for(pki, path))
+    content = path.read_text()
+    moved = run(run_module, args_for(pki, path, server="https://10.0.0.10:6443"), check_mode=True, diff=True)
+    assert moved.result["changed"] is True
+    assert moved.result["reasons"] == ["server differs"]
+    assert "server: https://10.0.0.10:6443" in moved.result["diff"]["after"]
+    assert path.read_text() == content
+    os.chmod(path, 0o644)
+    assert run(run_module, args_for(pki, path), check_mode=True).result["changed"] is True
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    fixed = run(run_module, args_for(pki, path))
+    assert fixed.result["reasons"] == [f"mode of {path} is 0644, want 0600"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text() == content
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (
+            {"server": "http://10.0.0.10:6443"},
+            "server: 'http://10.0.0.10:6443' is not a usable API server URL: the scheme",
+        ),
+        ({"server": "10.0.0.10:6443"}, "the scheme must be https"),
+        ({"server": "https://:6443"}, "it has no host"),
+        ({"server": "https://10.0.0.10:99999"}, "Port out of range"),
+        ({"server": "https://user:pw@10.0.0.10:6443"}, "must not carry a query, a fragment or credentials"),
+        ({"client_cert": "stranger", "client_key": "stranger"}, "is not signed by the CA in ca_cert"),
+        ({"client_key": "admin2"}, "does not match client_cert"),
+        ({"ca_cert": "/nonexistent/ca.crt"}, "ca_cert: /nonexistent/ca.crt does not exist"),
+    ],
+)
+def test_bad_input_fails_clearly_and_writes_nothing(pki, tmp_path, run_module, over, message):
+    for option in ("client_cert", "client_key"):
+        if over.get(option) in pki:
+            over[option] = pki[over[option]]["cert" if option == "client_cert" else "key"]
+    args = args_for(pki, tmp_path / "admin.conf", **over)
+    outcome = run(run_module, args)
+    assert outcome.failed
+    assert message in outcome.result["msg"]
+    assert not os.path.exists(args["path"])
+
+
+def test_missing_cryptography_is_reported(monkeypatch, pki, tmp_path, run_module):
+    monkeypatch.setattr(kubeconfig, "HAS_CRYPTOGRAPHY", False)
+    outcome = run(run_module, args_for(pki, tmp_path / "admin.conf"))
+    assert outcome.failed
+    assert "Failed to import the required Python library (cryptography)" in outcome.result["msg"]
+
+
+def test_documentation_matches_argument_spec(documented_spec):
+    documented, spec = documented_spec(kubeconfig)
+    assert documented == spec
+
+
+def test_return_values_are_documented(pki, tmp_path, run_module):
+    result = run(run_module, args_for(pki, tmp_path / "admin.conf")).result
+    assert set(yaml.safe_load(kubeconfig.RETURN)) == set(result) - {"changed", "invocation"}
+
+
+def test_redact_hides_keys_in_any_user_entry():
+    doc = {"users": [{"name": "a", "user": {"client-key-data": "c2VjcmV0"}}, {"name": "b", "user": "odd"}], "x": 1}
+    shown = _kubeconfig.redact(doc)
+    assert shown["users"][0]["user"]["client-key-data"] == "<private key, redacted>"
+    assert shown["users"][1]["user"] == "odd"
+    assert doc["users"][0]["user"]["client-key-data"] == "c2VjcmV0"  # the original is untouched
+    assert _kubeconfig.redact("text") == "text"
+    # Compared with the file on disk, a different key is marked, an equal one is not.
+    renewed = {"users": [{"name": "a", "user": {"client-key-data": "b3RoZXI="}}]}
+    assert _kubeconfig.redact(renewed, doc)["users"][0]["user"]["client-key-data"] == "<private key, redacted, changed>"
+    assert _kubeconfig.redact(doc, doc)["users"][0]["user"]["client-key-data"] == "<private key, redacted>"
+
+
+# --- kubectl -----------------------------------------------------------------
+
+
+class _VersionHandler(http.server.BaseHTTPRequestHandler):
+    seen: list[str] = []  # noqa: RUF012 - shared by the handler threads on purpose
+
+    def do_GET(self):
+        peer = self.connection.getpeercert()
+        subject = dict(item[0] for item in peer["subject"])
+        type(self).seen.append(subject["commonName"])
+        body = json.dumps({"major": "1", "minor": "36", "gitVersion": "v1.36.3"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+def test_kubectl_uses_the_kubeconfig_for_mutual_tls(pki, tmp_path, run_module):
+    """kubectl reads the file and authenticates with the embedded client certificate.
+
+    The server is a Python TLS endpoint that requires a client certificate from the
+    cluster CA (no kube-apiserver here); it checks the TLS side of the kubeconfig only.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["apiserver"]["cert"], pki["apiserver"]["key"])
+    context.load_verify_locations(pki["ca"]["cert"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _VersionHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        path = tmp_path / "admin.conf"
+        run(run_module, args_for(pki, path, server=f"https://127.0.0.1:{server.server_address[1]}"))
+        env = {**os.environ, "KUBECONFIG": str(path), "HOME": str(tmp_path)}
+        view = subprocess.run(
+            [KUBECTL, "config", "view", "--raw", "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            check=False,
+        )
+        assert view.returncode == 0, view.stderr
+        assert json.loads(view.stdout)["current-context"] == "kubernetes-admin@airgap"
+        version = subprocess.run(
+            [KUBECTL, "get", "--raw", "/version", "--request-timeout=10s"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert version.returncode == 0, version.stderr
+        assert json.loads(version.stdout)["gitVersion"] == "v1.36.3"
+        assert "kubernetes-admin" in _VersionHandler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_expired_client_cert_warns(pki, tmp_path, run_module, monkeypatch):
+    monkeypatch.setattr(kubeconfig, "utcnow", lambda: _pki.utcnow() + datetime.timedelta(days=400))
+    outcome = run(run_module, args_for(pki, tmp_path / "admin.conf"))
+    assert not outcome.failed
+    assert outcome.warnings == [f"client_cert: {pki['admin']['cert']} has expired; the API server will refuse it"]
