@@ -19,7 +19,7 @@ unit: venv ## pytest unit tests for the plugins
 	$(BIN)/pytest $(PYTEST_ARGS) tests/unit
 
 .PHONY: integration
-integration: venv ## pytest integration tests (bundlers, PKI interop) against loopback servers
+integration: venv bundle ## pytest integration tests (bundlers, PKI interop) against loopback servers
 	$(BIN)/pytest $(PYTEST_ARGS) tests/integration
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>;
@@ -41,10 +41,10 @@ sanity: collection ## ansible-test sanity on the installed collection (its own v
 	v=$$(grep -ho "pip='[0-9.]*'" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1 | tr -dc '0-9.' | tr . _); \
 	  cp -f tools/ansible-test/get_pip.py $(HOME)/.ansible/test/cache/get_pip_$$v.py
 	cd $(SANITY_ROOT) && git init -q . && git add -A >/dev/null && \
-	  $(BIN)/ansible-test sanity --venv --requirements --python 3.11 $(SANITY_SKIP) $(SANITY_TESTS)
+	  $(BIN)/ansible-test sanity --venv --requirements --python 3.11 $(SANITY_SKIP) $(SANITY_TESTS) plugins/
 
 .PHONY: molecule
-molecule: venv molecule-test ## molecule scenarios against podman hosts
+molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
 
 .PHONY: e2e
 e2e: venv bundle sandbox-image ## end to end: site.yml over SSH onto a 3-node sandbox, then workload, etcd and idempotence checks
