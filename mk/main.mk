@@ -17,3 +17,7 @@ sandbox: bundle sandbox-up ## the main job: bundle, 3 podman hosts, site.yml ove
 	@echo "Admin kubeconfig: export KUBECONFIG=$(ROOT)/build/sandbox/cluster/admin.conf"
 	@echo "kubectl from the bundle: $$(ls $(BUNDLE_DIR)/kubernetes/*/amd64/kubectl | head -1)"
 	@echo "Remove the sandbox: make sandbox-down"
+
+.PHONY: benchmark
+benchmark: venv bundle sandbox-image ## time site.yml on a fresh 3-node sandbox (docs/benchmarks.md)
+	$(PY) tools/benchmark.py
