@@ -244,6 +244,9 @@ def go_wrapper(go: Go, workdir: Path, component: str, recipe: dict, values: dict
             if replaces.setdefault(old, target) != target:
                 raise BuildError(f"{component}: conflicting replace directives for {old}")
     workdir.mkdir(parents=True, exist_ok=True)
+    if recipe.get("drop_imports"):
+        module = next(iter(modules))
+        replaces[module] = "./" + patched_source(go, workdir, module, modules[module], recipe["drop_imports"])
     name = re.sub(r"[^a-z0-9]+", "-", component.lower())
     (workdir / "go.mod").write_text(f"module airgap.local/bundle/{name}\n\ngo 1.22\n", encoding="utf-8")
     edits = [f"-require={m}@{v}" for m, v in modules.items()]
@@ -264,28 +267,32 @@ def go_wrapper(go: Go, workdir: Path, component: str, recipe: dict, values: dict
     return date
 
 
-def go_overlay(go: Go, workdir: Path, recipe: dict, values: dict[str, str]) -> list[str]:
-    """`-overlay` flags that drop imports listed in `drop_imports` (module file -> imports)."""
-    drops = recipe.get("drop_imports") or {}
-    if not drops:
-        return []
-    module, modver = next(iter((recipe.get("modules") or {}).items()))
-    moddir = Path(go.download(module, render(str(modver), values))["Dir"])
-    replace = {}
+def patched_source(go: Go, workdir: Path, module: str, version: str, drops: dict) -> str:
+    """Copy of the module with the blank imports in `drop_imports` removed.
+
+    For a dependency that is not on the module proxy: the wrapper replaces the
+    module with this copy (Go refuses overlays of the module cache).
+    """
+    src = Path(go.download(module, version)["Dir"])
+    rel_dir = "src"
+    dst = workdir / rel_dir
+    if dst.exists():
+        for path in dst.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    for path in [dst, *dst.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     for rel, imports in drops.items():
-        src = moddir / str(rel)
-        text = src.read_text(encoding="utf-8")
+        target = dst / str(rel)
+        text = target.read_text(encoding="utf-8")
         for imp in imports:
             line = re.compile(rf'^\s*_\s+"{re.escape(str(imp))}"\s*\n', re.M)
             if not line.search(text):
-                raise BuildError(f"drop_imports: {rel} in {module} does not import {imp} (anymore?)")
+                raise BuildError(f"drop_imports: {rel} in {module}@{version} does not import {imp} (anymore?)")
             text = line.sub("", text)
-        dst = workdir / "overlay" / str(rel)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_text(text, encoding="utf-8")
-        replace[str(src)] = str(dst)
-    (workdir / "overlay.json").write_text(json.dumps({"Replace": replace}, indent=1), encoding="utf-8")
-    return ["-overlay", str(workdir / "overlay.json")]
+        target.write_text(text, encoding="utf-8")
+    return rel_dir
 
 
 def version_fits_path(path: str, version: str) -> bool:
@@ -328,7 +335,6 @@ def build_go(go: Go, ctx: BuildContext, recipe: dict, values: dict[str, str], de
     if cgo and ctx.arch != host_arch():
         raise BuildError(f"{ctx.component} needs cgo; cross-building it for {ctx.arch} is not supported here")
     outputs = []
-    overlay = go_overlay(go, workdir, recipe, values)
     module_desc = ",".join(f"{m}@{render(str(v), values)}" for m, v in (recipe.get("modules") or {}).items())
     for rel, imports in (recipe.get("drop_imports") or {}).items():
         module_desc += f" (without {', '.join(str(i) for i in imports)} in {rel})"
@@ -339,7 +345,7 @@ def build_go(go: Go, ctx: BuildContext, recipe: dict, values: dict[str, str], de
         flags = ["-s", "-w", *ldflags_for(recipe.get("ldflags") or [], values)]
         if recipe.get("static"):
             flags += ["-linkmode", "external", "-extldflags", "-static"]
-        cmd = [go.go, "build", "-trimpath", "-p", str(go.jobs), *overlay, "-o", str(dest / name)]
+        cmd = [go.go, "build", "-trimpath", "-p", str(go.jobs), "-o", str(dest / name)]
         cmd += ["-ldflags", " ".join(flags)]
         if tags:
             cmd += ["-tags", ",".join(tags)]
