@@ -767,6 +767,8 @@ def build_component(
 def place(src: Path, dst: Path) -> None:
     """Hard-link from the cache when possible (same file system), else copy."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and os.path.samefile(src, dst):
+        return  # rename() onto a hard link of itself would do nothing
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -796,10 +798,25 @@ def existing_manifest(out_dir: Path) -> list:
     return list(manifest.artifacts) if manifest.builder == "from-source" else []
 
 
-def remove_component_files(out_dir: Path, artifacts: list, component: str) -> None:
-    for art in artifacts:
-        if art.component == component:
-            (out_dir / art.path).unlink(missing_ok=True)
+def remove_stale_files(out_dir: Path, previous: list, current: list) -> None:
+    """Delete what the previous manifest listed and the new one does not."""
+    keep = {a.path for a in current}
+    for art in previous:
+        if art.path in keep:
+            continue
+        path = out_dir / art.path
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != out_dir and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def shipped(table: dict, component: str, out: Output) -> bool:
+    """Only files the table lists go into the bundle (not e.g. the binary inside an image)."""
+    if out.kind == "os-package":
+        return True
+    return any(f["name"] == out.name and f["kind"] == out.kind for f in table[component].get("files") or [])
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -865,10 +882,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = cache / "work"
     for path in (out_dir, cache, work):
         path.mkdir(parents=True, exist_ok=True)
-    previous = existing_manifest(out_dir) if only else []
+    previous = existing_manifest(out_dir)
     go: Go | None = None
     timings: list[tuple[str, str, float, int]] = []
-    artifacts = [a for a in previous if a.component not in selected]
+    # Kept from an earlier run: other architectures, and with --only the
+    # components not selected.
+    artifacts = [a for a in previous if a.arch != args.arch or (only and a.component not in selected)]
     failed: list[tuple[str, str]] = []
     total = time.monotonic()
     for component in selected:
@@ -891,8 +910,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 built_version, entry_dir, outputs, cached = build_component(
                     ctx, go, args.profile, args.rebuild, args.install_build_deps
                 )
-                remove_component_files(out_dir, previous, component)
                 for out in outputs:
+                    if not shipped(table, component, out):
+                        continue
                     rel = bundle_path(component, built_version, args.arch, out)
                     place(entry_dir / out.file, out_dir / rel)
                     kind = out.kind
@@ -914,8 +934,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BuildError as exc:
             log(f"{component}: NOT BUILT: {exc}")
             failed.append((component, str(exc).splitlines()[0]))
+            # A failed rebuild keeps what the bundle had.
+            have = {a.path for a in artifacts}
+            artifacts += [
+                a for a in previous if a.component == component and a.arch == args.arch and a.path not in have
+            ]
     manifest = bundle.Manifest(builder="from-source", artifacts=artifacts)
     bundle.write_manifest(out_dir, manifest)
+    remove_stale_files(out_dir, previous, artifacts)
     log(f"wrote {out_dir / bundle.MANIFEST_NAME}: {len(artifacts)} artifacts in {time.monotonic() - total:.1f} s")
     if timings:
         log("build times:")
