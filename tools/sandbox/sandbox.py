@@ -319,7 +319,29 @@ def render_group_vars(cfg: Config) -> str:
     ]
     if cfg.bundle_dir:
         lines.append(f"airgap_bundle_dir: {q(str(Path(cfg.bundle_dir).resolve()))}")
+        lines += bundle_version_pins(Path(cfg.bundle_dir))
     return "\n".join(lines) + "\n"
+
+
+def bundle_version_pins(bundle_dir: Path) -> list[str]:
+    """Pin each component's version variable to what the sandbox's bundle holds.
+
+    A from-source bundle cannot always build the table's default (for example
+    the flannel CNI plugin); the sandbox then installs what was built.
+    """
+    manifest = bundle_dir / "manifest.json"
+    if not manifest.is_file():
+        return []
+    versions: dict[str, set[str]] = {}
+    for artifact in json.loads(manifest.read_text()).get("artifacts", []):
+        versions.setdefault(artifact["component"], set()).add(artifact["version"])
+    pins = ["# Component versions pinned to the bundle's (one version each)."]
+    for component, found in sorted(versions.items()):
+        if component in ("os-packages", "agnhost") or len(found) != 1:
+            continue
+        var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
+        pins.append(f"{var}: {q(found.pop())}")
+    return pins
 
 
 def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
