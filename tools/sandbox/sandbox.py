@@ -316,6 +316,9 @@ def render_group_vars(cfg: Config) -> str:
         "---",
         "# Written by tools/sandbox/sandbox.py: do not edit.",
         f"kube_node_cidr: {q(str(cfg.subnet))}",
+        "# The nodes are containers: kernel-wide sysctls (vm.*, kernel.*, fs.*)",
+        "# would change the test machine itself, so the sandbox leaves them alone.",
+        "os_prepare_sysctls_host_wide: {}",
     ]
     if cfg.bundle_dir:
         lines.append(f"airgap_bundle_dir: {q(str(Path(cfg.bundle_dir).resolve()))}")
