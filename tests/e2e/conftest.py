@@ -165,6 +165,8 @@ def cluster() -> Iterator[Cluster]:
     ]  # fmt: skip
     if os.environ.get("E2E_HA") == "1":
         settings += ["--ha", "1"]
+    # Bare hosts every session: the deploy is what is under test.
+    subprocess.run([*sandbox, "down", "--name", SANDBOX_NAME], cwd=ROOT, env=env(), check=True)
     subprocess.run([*sandbox, "up", *settings], cwd=ROOT, env=env(), check=True)
     inventory = SANDBOX_DIR / "hosts.yml"
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+NODE_INIT = HERE / "node-init.sh"
 REPO = HERE.parent.parent
 
 LABEL = "airgap-k8s.sandbox"  # value: the sandbox name; selects what `down` removes
@@ -407,13 +408,23 @@ def run_args(cfg: Config, index: int) -> list[str]:
         "--network", cfg.network,
         "--ip", cfg.node_ip(index),
         "--privileged",
-        "--systemd=always",
+        # Not --systemd=always: it mounts the name=systemd hierarchy a second
+        # time, over the first, and runc then computes cgroup paths for pods
+        # from the hidden mount. The tmpfs mounts and the stop signal are what
+        # systemd mode would give; node-init.sh aligns the cgroup paths.
+        "--systemd=false",
+        "--tmpfs", "/run:rw,exec,mode=755",
+        "--tmpfs", "/run/lock",
+        "--tmpfs", "/tmp:rw,exec,mode=1777",
+        "--env", "container=podman",
+        "--stop-signal", "SIGRTMIN+3",
         "--pids-limit=-1",
+        "--volume", f"{NODE_INIT}:/usr/local/sbin/node-init:ro",
     ]  # fmt: skip
     for short, path in VOLUMES.items():
         # Podman mounts volumes nosuid,nodev by default; nested containers need both.
         args += ["--volume", f"{node}-{short}:{path}:dev,suid,exec"]
-    return [*args, cfg.image, "/sbin/init"]
+    return [*args, cfg.image, "/usr/local/sbin/node-init"]
 
 
 def spec_hash(args: list[str]) -> str:

@@ -1,0 +1,19 @@
+#!/bin/sh
+# PID 1 of a sandbox node: make the cgroup v1 paths the node's processes see
+# in /proc/self/cgroup resolvable under /sys/fs/cgroup, then boot systemd.
+#
+# Podman mounts each cgroup v1 hierarchy rooted at the node's own cgroup
+# (e.g. /libpod_parent/libpod-<id>) while /proc/self/cgroup shows the full
+# path. systemd, the kubelet and runc join the two; without this they create
+# or look for cgroups at paths that do not exist ("cgroup [kubepods] has some
+# missing paths", "stat /sys/fs/kubepods/...: no such file or directory").
+# kind's node entrypoint does the same. Nothing to do on cgroup v2.
+set -eu
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+  # mountinfo fields: 4 = root within the hierarchy, 5 = mount point, 9 = fs type
+  awk '$9 == "cgroup" && $4 != "/" { print $4, $5 }' /proc/self/mountinfo | while read -r root point; do
+    [ -d "$point$root" ] || mkdir -p "$point$root"
+    mountpoint -q "$point$root" || mount --bind "$point" "$point$root"
+  done
+fi
+exec /sbin/init "$@"
