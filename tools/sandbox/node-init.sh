@@ -10,8 +10,12 @@
 # kind's node entrypoint does the same. Nothing to do on cgroup v2.
 set -eu
 if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
-  # mountinfo fields: 4 = root within the hierarchy, 5 = mount point, 9 = fs type
-  awk '$9 == "cgroup" && $4 != "/" { print $4, $5 }' /proc/self/mountinfo | while read -r root point; do
+  # mountinfo: 4 = root within the hierarchy, 5 = mount point; the fs type
+  # follows the "-" that ends the variable list of optional fields. Read it
+  # all before mounting anything.
+  mounts=$(awk '{ for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "cgroup" && $4 != "/") print $4, $5 }' /proc/self/mountinfo)
+  echo "$mounts" | while read -r root point; do
+    [ -n "$root" ] || continue
     [ -d "$point$root" ] || mkdir -p "$point$root"
     mountpoint -q "$point$root" || mount --bind "$point" "$point$root"
   done
