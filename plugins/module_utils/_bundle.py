@@ -260,7 +260,8 @@ def manifest_from_dict(data: object, where: str = MANIFEST_NAME) -> Manifest:
     errors = _manifest_errors(data)
     if errors:
         raise BundleError(_format_errors(where, errors))
-    assert isinstance(data, dict)
+    if not isinstance(data, dict):  # for the type checker: _manifest_errors rejects it
+        raise BundleError(f"{where}: not a JSON object")
     return Manifest(
         format=data["format"],
         created=data["created"],
@@ -352,7 +353,8 @@ class Required:
     def path(self) -> str:
         """Where the normalized layout puts it (a directory for os-packages)."""
         if self.kind == "image":
-            assert self.image is not None
+            if self.image is None:
+                raise BundleError(f"{self.component}/{self.name}: an image entry without an image reference")
             return image_path(self.arch, self.name, image_tag(self.image))
         if self.kind == "os-package":
             return os_package_dir(self.version, self.arch)

@@ -28,7 +28,8 @@ def validate_server(server: str) -> str:
     text = (server or "").strip()
     try:
         parsed = urllib.parse.urlsplit(text)
-        _ = parsed.port  # ValueError unless a number in range
+        parsed_port = parsed.port  # ValueError unless a number in range
+        del parsed_port
     except ValueError as exc:
         problem = str(exc)
     else:

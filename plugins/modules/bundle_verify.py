@@ -76,7 +76,7 @@ attributes:
   platform:
     platforms: posix
 author:
-  - airgap.k8s contributors
+  - airgap.k8s contributors (!UNKNOWN)
 notes:
   - Hashing runs in two threads at roughly 200-300 MB/s on a small busy machine, so a 1.5 GB bundle takes
     5-8 seconds the first time; a run that can use the cache only reads file metadata.

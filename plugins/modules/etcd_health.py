@@ -444,7 +444,7 @@ def probe(endpoint: str, context: Any, timeout: float = REQUEST_TIMEOUT) -> Endp
     result = EndpointProbe(endpoint=endpoint)
     try:
         # /health answers 503 with {"health": "false"} when there is no leader: keep the body.
-        _, result.health = fetch_json(join_url(endpoint, "/health"), context, timeout=timeout)
+        result.health = fetch_json(join_url(endpoint, "/health"), context, timeout=timeout)[1]
         for attr, path in (("status", "/v3/maintenance/status"), ("member_list", "/v3/cluster/member/list")):
             code, doc = fetch_json(join_url(endpoint, path), context, method="POST", body={}, timeout=timeout)
             if code != 200:

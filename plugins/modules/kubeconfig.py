@@ -20,7 +20,7 @@ description:
     directories are created mode V(0700).
   - Meant to run where the certificates are, normally the controller (C(delegate_to=localhost)).
 author:
-  - airgap.k8s contributors
+  - airgap.k8s contributors (!UNKNOWN)
 requirements:
   - cryptography
   - PyYAML

@@ -27,7 +27,7 @@ description:
     159-bit serial number, and a notBefore five minutes in the past to absorb clock skew.
   - Meant to run on the controller (C(delegate_to=localhost)); CA keys never need to leave it.
 author:
-  - airgap.k8s contributors
+  - airgap.k8s contributors (!UNKNOWN)
 requirements:
   - cryptography
 extends_documentation_fragment:
