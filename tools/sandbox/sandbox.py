@@ -320,6 +320,13 @@ def render_group_vars(cfg: Config) -> str:
         "# The nodes are containers: kernel-wide sysctls (vm.*, kernel.*, fs.*)",
         "# would change the test machine itself, so the sandbox leaves them alone.",
         "os_prepare_sysctls_host_wide: {}",
+        "# Nested under podman on this cgroup v1 machine, systemd's slices for the",
+        "# kubelet land below the node's own cgroup, where the kubelet's systemd",
+        "# driver does not look (docs/sandbox.md); real hosts keep systemd.",
+        "kube_cgroup_driver: cgroupfs",
+        "# The test machine withholds CAP_SYS_RESOURCE: pods cannot lower their",
+        "# oom_score_adj (docs/runtime.md).",
+        "containerd_restrict_oom_score_adj: true",
     ]
     if cfg.bundle_dir:
         lines.append(f"airgap_bundle_dir: {q(str(Path(cfg.bundle_dir).resolve()))}")
