@@ -134,11 +134,15 @@ class Cluster:
 
     def module(self, host: str, name: str, args: dict) -> dict:
         """Run one of the collection's modules on a host (ad hoc, over SSH) and return its result."""
-        e = env() | {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
+        e = env() | {
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+            "ANSIBLE_CALLBACKS_ENABLED": "",  # profile_tasks would print before the JSON
+        }
         cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", name, "-a", json.dumps(args)]
         proc = subprocess.run(cmd, cwd=ROOT, env=e, capture_output=True, text=True, timeout=300, check=False)
         try:
-            data = json.loads(proc.stdout)
+            data = json.loads(proc.stdout[proc.stdout.find("{") :])
         except json.JSONDecodeError as exc:
             raise AssertionError(f"{name} on {host}: no JSON output:\n{proc.stdout}\n{proc.stderr}") from exc
         return data["plays"][0]["tasks"][0]["hosts"][host]
