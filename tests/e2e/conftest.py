@@ -137,7 +137,7 @@ class Cluster:
         e = env() | {
             "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
             "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-            "ANSIBLE_CALLBACKS_ENABLED": "",  # profile_tasks would print before the JSON
+            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",  # not profile_tasks: it prints before the JSON
         }
         cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", name, "-a", json.dumps(args)]
         proc = subprocess.run(cmd, cwd=ROOT, env=e, capture_output=True, text=True, timeout=300, check=False)
