@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, airgap.k8s contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: file_digests
+short_description: Report the sha256, mode and owner of many files in one call
+version_added: 0.1.0
+description:
+  - Reads each path and reports whether it exists as a regular file, its sha256, mode, owner and group.
+  - One call answers for a whole list, where M(ansible.builtin.stat) or M(ansible.builtin.copy) in a loop
+    would cost one round trip per file. The roles use it to copy only the files that differ
+    (see the P(airgap.k8s.stale_files#filter) filter).
+  - Only reads, so it supports check mode and never reports a change.
+options:
+  paths:
+    description:
+      - Absolute paths of the files to report.
+    type: list
+    elements: path
+    required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+author:
+  - airgap.k8s contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Read the installed binaries
+  airgap.k8s.file_digests:
+    paths:
+      - /usr/local/bin/kubelet
+      - /usr/local/bin/kube-proxy
+  register: __installed
+
+- name: Copy only what differs
+  ansible.builtin.copy:
+    src: "{{ item.src }}"
+    dest: "{{ item.dest }}"
+    mode: "{{ item.mode }}"
+  loop: "{{ wanted | airgap.k8s.stale_files(__installed.files) }}"
+"""
+
+RETURN = r"""
+files:
+  description:
+    - One entry per asked path. C(exists) is false for a missing path and for anything that is not
+      a regular file (a directory, a broken link); the other keys are then absent.
+  returned: always
+  type: dict
+  sample:
+    /usr/local/bin/kubelet:
+      exists: true
+      sha256: 4a5b0c...e1
+      mode: "0755"
+      owner: root
+      group: root
+    /usr/local/bin/kube-proxy:
+      exists: false
+"""
+
+import grp
+import hashlib
+import os
+import pwd
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _name(lookup, ident: int) -> str:
+    try:
+        return lookup(ident)[0]
+    except KeyError:
+        return str(ident)
+
+
+def digest(path: str) -> dict[str, object]:
+    """What is at PATH: existence, sha256, mode ("0755"), owner and group names."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    if not stat.S_ISREG(st.st_mode):
+        return {"exists": False}
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return {
+        "exists": True,
+        "sha256": sha.hexdigest(),
+        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+        "owner": _name(pwd.getpwuid, st.st_uid),
+        "group": _name(grp.getgrgid, st.st_gid),
+    }
+
+
+ARGUMENT_SPEC = {"paths": {"type": "list", "elements": "path", "required": True}}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    files = {}
+    for path in module.params["paths"]:
+        if not os.path.isabs(path):
+            module.fail_json(msg=f"paths: {path!r} is not an absolute path")
+        try:
+            files[path] = digest(path)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot read {path}: {exc}")
+    module.exit_json(changed=False, files=files)
+
+
+if __name__ == "__main__":
+    main()
