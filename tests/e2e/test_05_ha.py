@@ -1,0 +1,126 @@
+"""HA: three control planes behind every node's local load balancer.
+
+Runs in its own session on the HA sandbox (E2E_HA=1 E2E_NODES=4: nodes 1-3
+control plane and etcd, node 4 a worker); `make e2e` runs it after the
+default session. Stopping one control-plane node must leave the API
+answering through the load balancer, the worker Ready, and the cluster able
+to schedule and run a new pod (etcd quorum, controller-manager and scheduler
+leader election on the survivors).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from .conftest import BUNDLE_DIR, Cluster, env
+
+pytestmark = pytest.mark.ha
+
+# GET /readyz through the node-local load balancer with the health-check
+# client certificate haproxy itself uses; prints the status and body.
+PROBE = textwrap.dedent(
+    """
+    import ssl, sys, urllib.request
+    ctx = ssl.create_default_context(cafile="/etc/haproxy/pki/ca.crt")
+    ctx.load_cert_chain("/etc/haproxy/pki/healthcheck.pem")
+    try:
+        with urllib.request.urlopen("https://127.0.0.1:6443/readyz", context=ctx, timeout=20) as r:
+            print(r.status, r.read().decode())
+    except Exception as exc:
+        print("error", exc)
+        sys.exit(1)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def topology(cluster: Cluster) -> tuple[list[str], str]:
+    control_planes = cluster.groups["kube_control_plane"]
+    workers = [h for h in cluster.groups["kube_node"] if h not in control_planes]
+    if len(control_planes) < 3 or not workers:
+        pytest.fail("the HA tests need 3 control-plane nodes and a worker: run with E2E_HA=1 E2E_NODES=4")
+    return control_planes, workers[0]
+
+
+def via(cluster: Cluster, host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """kubectl as the administrator, straight to HOST's apiserver."""
+    return cluster.kubectl(f"--server=https://{cluster.hosts[host]}:6443", *args, check=check)
+
+
+def ready_nodes(cluster: Cluster, host: str) -> dict[str, bool]:
+    nodes = json.loads(via(cluster, host, "get", "nodes", "-o", "json").stdout)["items"]
+    return {
+        n["metadata"]["name"]: any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+        for n in nodes
+    }
+
+
+def probe(cluster: Cluster, host: str) -> tuple[bool, str]:
+    proc = cluster.ssh(host, f"python3 -c {json.dumps(PROBE)}", check=False, timeout=60)
+    return proc.returncode == 0 and proc.stdout.startswith("200 ok"), (proc.stdout + proc.stderr).strip()
+
+
+def test_every_node_ready(cluster: Cluster, topology):
+    control_planes, _ = topology
+    assert ready_nodes(cluster, control_planes[0]) == dict.fromkeys(cluster.hosts, True)
+
+
+def test_every_apiserver_ready_and_in_every_load_balancer(cluster: Cluster, topology):
+    control_planes, worker = topology
+    for host in control_planes:
+        assert via(cluster, host, "get", "--raw", "/readyz").stdout.strip() == "ok", host
+    # haproxy's view from the worker: every apiserver is a backend and UP (state 2).
+    state = cluster.ssh(worker, "echo 'show servers state kube_apiserver' | socat stdio /run/haproxy/admin.sock").stdout
+    up = {line.split()[3] for line in state.splitlines()[2:] if line.strip() and line.split()[5] == "2"}
+    assert up == set(control_planes), state
+
+
+def test_losing_a_control_plane_node_keeps_the_api_answering(cluster: Cluster, topology):
+    control_planes, worker = topology
+    victim, survivor = control_planes[0], control_planes[1]
+    subprocess.run(["podman", "stop", "--time", "5", victim], env=env(), check=True, capture_output=True)
+    stopped = time.monotonic()
+
+    # Every request through the worker's load balancer is answered, from the
+    # first second on: haproxy retries a dead backend's connection elsewhere.
+    failures = []
+    for _ in range(20):
+        ok, out = probe(cluster, worker)
+        if not ok:
+            failures.append(f"{time.monotonic() - stopped:.0f}s: {out}")
+        time.sleep(1)
+    assert not failures, "readyz through the worker's load balancer failed:\n" + "\n".join(failures)
+
+    # The cluster still works: a new pod is scheduled on the worker and runs
+    # (etcd quorum of two, leader election moves to a survivor if needed).
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "e2e-ha-probe", "namespace": "default"},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": worker},
+            "containers": [{"name": "pause", "image": pause_image()}],
+        },
+    }
+    cluster.kubectl(f"--server=https://{cluster.hosts[survivor]}:6443", "apply", "-f", "-", stdin=json.dumps(manifest))
+    via(cluster, survivor, "wait", "--for=condition=Ready", "pod/e2e-ha-probe", "--timeout=180s")
+
+    # Past the node-monitor grace period (40 s), the worker, whose kubelet
+    # reaches the API only through its load balancer, is still Ready.
+    time.sleep(max(0.0, 50 - (time.monotonic() - stopped)))
+    ready = ready_nodes(cluster, survivor)
+    assert ready[worker], ready
+    assert all(ready[h] for h in control_planes[1:]), ready
+
+
+def pause_image() -> str:
+    """The pause image reference the bundle holds (preloaded on every node)."""
+    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
+    refs = [a["image"] for a in manifest["artifacts"] if a.get("kind") == "image" and a["component"] == "pause"]
+    assert refs, "no pause image in the bundle"
+    return refs[0]
