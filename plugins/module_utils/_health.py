@@ -4,7 +4,9 @@
 
 Standard library only (urllib + ssl): the checks run on hosts that have
 nothing but Python. The readiness decisions live in each module as pure
-functions over parsed responses; this file only fetches and polls.
+functions over parsed responses; this file fetches, polls, and holds the
+set-up every module's main() shares. The shared options are documented in
+the airgap.k8s._health doc fragment.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+from ansible.module_utils.basic import AnsibleModule
 
 # One request never waits longer than this, so a black-holed member cannot
 # eat the whole wait_timeout of a single attempt.
@@ -37,7 +41,7 @@ class ConfigError(Exception):
 
 
 def common_argument_spec() -> dict[str, dict[str, Any]]:
-    """Options every health module shares (documented in each module)."""
+    """Options every health module shares (documented in the airgap.k8s._health doc fragment)."""
     return {
         "ca_cert": {"type": "path", "required": True},
         "client_cert": {"type": "path"},
@@ -238,3 +242,57 @@ def wait_for(
         if remaining <= 0:
             return result
         sleeper(max(0.0, min(sleep, remaining)))
+
+
+# --- the modules' main() -----------------------------------------------------
+
+# What the modules that ask the Kubernetes API want in ``url``.
+APISERVER_URL = "the apiserver, e.g. https://127.0.0.1:6443"
+
+
+def health_module(argument_spec: dict[str, dict[str, Any]], url_option: str, url_target: str) -> AnsibleModule:
+    """The AnsibleModule of a health check, failed unless its URLs are https://.
+
+    ``argument_spec`` includes common_argument_spec(). The check only reads, so
+    it runs in check mode as it does otherwise. ``url_option`` holds one URL (a
+    str) or several (a list); ``url_target`` says what they are the URLs of.
+    """
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_together=[("client_cert", "client_key")],
+        supports_check_mode=True,
+    )
+    value = module.params[url_option]
+    many = isinstance(value, list)
+    bad = [url for url in (value if many else [value]) if not url.startswith("https://")]
+    if bad:
+        kind = "https:// URLs" if many else "an https:// URL"
+        module.fail_json(msg=f"{url_option} must be {kind} of {url_target}; got {', '.join(bad)}")
+    return module
+
+
+def module_tls_context(module: AnsibleModule) -> ssl.SSLContext:
+    """tls_context() from the module's ca_cert, client_cert and client_key; a ConfigError fails the module."""
+    p = module.params
+    try:
+        return tls_context(p["ca_cert"], p["client_cert"], p["client_key"])
+    except ConfigError as exc:
+        module.fail_json(msg=str(exc))
+
+
+def poll_and_exit(module: AnsibleModule, check: Callable[[], Any], unhealthy: str, *, fail: bool = True) -> NoReturn:
+    """Poll ``check`` for the module's wait_timeout, every wait_sleep, and exit with the last report.
+
+    Fails with "<unhealthy> after waiting <n>s: <problems>" when the report is
+    not ok and ``fail`` is true. Never changed: the checks only read.
+    """
+    p = module.params
+    report = wait_for(check, p["wait_timeout"], p["wait_sleep"])
+    result = report.as_dict()
+    if not report.ok and fail:
+        module.fail_json(
+            msg=f"{unhealthy} after waiting {p['wait_timeout']}s: " + "; ".join(report.problems),
+            changed=False,
+            **result,
+        )
+    module.exit_json(changed=False, **result)

@@ -15,13 +15,9 @@ description:
   - Polls until healthy or O(wait_timeout) passes, then fails naming the failing checks (the lines the
     apiserver marks with C([-]), for example C(etcd) or C(poststarthook/rbac/bootstrap-roles)).
   - Only reads; never changes anything.
-attributes:
-  check_mode:
-    description: Runs normally in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Has no diff; it changes nothing.
-    support: none
+extends_documentation_fragment:
+  - airgap.k8s._health
+  - airgap.k8s._health.apiserver
 options:
   url:
     description:
@@ -29,31 +25,12 @@ options:
         apiserver rather than a load balancer, to learn which one is unhealthy.
     type: str
     required: true
-  ca_cert:
-    description:
-      - PEM file of the cluster CA that signed the apiserver's serving certificate (C(ca.crt)).
-    type: path
-    required: true
   client_cert:
     description:
       - PEM client certificate signed by the cluster CA, for example an admin certificate.
       - Optional here, because the health endpoints and C(/version) are readable anonymously by default;
         needed when the apiserver runs with C(--anonymous-auth=false).
     type: path
-  client_key:
-    description:
-      - PEM private key of O(client_cert). Its path is kept out of logs and results.
-    type: path
-  wait_timeout:
-    description:
-      - Seconds to keep polling until the apiserver is healthy. V(0) looks once.
-    type: int
-    default: 120
-  wait_sleep:
-    description:
-      - Seconds between polls.
-    type: int
-    default: 2
 notes:
   - Standard library only (C(urllib), C(ssl)); needs no kubectl and no Python packages on the host.
   - The serving certificate is verified against O(ca_cert), including the host name or IP address in O(url).
@@ -115,18 +92,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.k8s.plugins.module_utils._health import (
+    APISERVER_URL,
     REQUEST_TIMEOUT,
-    ConfigError,
     FetchError,
     common_argument_spec,
     fetch,
+    health_module,
     http_error,
     join_url,
-    tls_context,
-    wait_for,
+    module_tls_context,
+    poll_and_exit,
 )
 
 
@@ -227,31 +203,10 @@ ARGUMENT_SPEC = {**common_argument_spec(), "url": {"type": "str", "required": Tr
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_together=[("client_cert", "client_key")],
-        supports_check_mode=True,
-    )
+    module = health_module(ARGUMENT_SPEC, "url", APISERVER_URL)
     p = module.params
-    if not p["url"].startswith("https://"):
-        module.fail_json(
-            msg=f"url must be an https:// URL of the apiserver, e.g. https://127.0.0.1:6443; got {p['url']}"
-        )
-    try:
-        context = tls_context(p["ca_cert"], p["client_cert"], p["client_key"])
-    except ConfigError as exc:
-        module.fail_json(msg=str(exc))
-
-    report = wait_for(lambda: check(p["url"], context), p["wait_timeout"], p["wait_sleep"])
-    result = report.as_dict()
-    if not report.healthy:
-        module.fail_json(
-            msg=f"kube-apiserver at {p['url']} is not healthy after waiting {p['wait_timeout']}s: "
-            + "; ".join(report.problems),
-            changed=False,
-            **result,
-        )
-    module.exit_json(changed=False, **result)
+    context = module_tls_context(module)
+    poll_and_exit(module, lambda: check(p["url"], context), f"kube-apiserver at {p['url']} is not healthy")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,8 @@ description:
   - Polls until the cluster is healthy or O(wait_timeout) passes, then fails with one message that names every
     unhealthy member and why (connection refused, TLS error, no leader, disagreement).
   - Only reads; never changes anything.
-attributes:
-  check_mode:
-    description: Runs normally in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Has no diff; it changes nothing.
-    support: none
+extends_documentation_fragment:
+  - airgap.k8s._health
 options:
   endpoints:
     description:
@@ -43,24 +38,10 @@ options:
       - PEM client certificate signed by the etcd CA, for example C(etcd/healthcheck-client.crt).
       - Required by members that run with C(--client-cert-auth).
     type: path
-  client_key:
-    description:
-      - PEM private key of O(client_cert). Its path is kept out of logs and results.
-    type: path
   expected_members:
     description:
       - Number of members the member list must have. Not checked when omitted.
     type: int
-  wait_timeout:
-    description:
-      - Seconds to keep polling until the cluster is healthy. V(0) looks once.
-    type: int
-    default: 120
-  wait_sleep:
-    description:
-      - Seconds between polls.
-    type: int
-    default: 2
   fail_on_unhealthy:
     description:
       - Fail when the cluster is still unhealthy after O(wait_timeout).
@@ -186,18 +167,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.k8s.plugins.module_utils._health import (
     REQUEST_TIMEOUT,
-    ConfigError,
     FetchError,
     common_argument_spec,
     fetch_json,
+    health_module,
     http_error,
     join_url,
-    tls_context,
-    wait_for,
+    module_tls_context,
+    poll_and_exit,
 )
 
 
@@ -471,31 +450,17 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_together=[("client_cert", "client_key")],
-        supports_check_mode=True,
-    )
+    module = health_module(ARGUMENT_SPEC, "endpoints", "etcd client ports")
     p = module.params
-    bad = [e for e in p["endpoints"] if not e.startswith("https://")]
-    if bad:
-        module.fail_json(msg=f"endpoints must be https:// URLs of etcd client ports; got {', '.join(bad)}")
     if not p["endpoints"]:
         module.fail_json(msg="endpoints is empty: list the client URL of every etcd member")
-    try:
-        context = tls_context(p["ca_cert"], p["client_cert"], p["client_key"])
-    except ConfigError as exc:
-        module.fail_json(msg=str(exc))
-
-    report = wait_for(lambda: check(p["endpoints"], context, p["expected_members"]), p["wait_timeout"], p["wait_sleep"])
-    result = report.as_dict()
-    if not report.healthy and p["fail_on_unhealthy"]:
-        module.fail_json(
-            msg=f"etcd is not healthy after waiting {p['wait_timeout']}s: " + "; ".join(report.problems),
-            changed=False,
-            **result,
-        )
-    module.exit_json(changed=False, **result)
+    context = module_tls_context(module)
+    poll_and_exit(
+        module,
+        lambda: check(p["endpoints"], context, p["expected_members"]),
+        "etcd is not healthy",
+        fail=p["fail_on_unhealthy"],
+    )
 
 
 if __name__ == "__main__":

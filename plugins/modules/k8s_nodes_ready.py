@@ -17,31 +17,13 @@ description:
     the reason and message of its Ready condition (for example C(KubeletNotReady) with
     C(container runtime network not ready) while no CNI plugin is installed).
   - Only reads; never changes anything.
-attributes:
-  check_mode:
-    description: Runs normally in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Has no diff; it changes nothing.
-    support: none
+extends_documentation_fragment:
+  - airgap.k8s._health
+  - airgap.k8s._health.apiserver
 options:
-  url:
-    description:
-      - Base URL of the apiserver, for example C(https://127.0.0.1:6443).
-    type: str
-    required: true
-  ca_cert:
-    description:
-      - PEM file of the cluster CA that signed the apiserver's serving certificate (C(ca.crt)).
-    type: path
-    required: true
   client_cert:
     description:
       - PEM client certificate of a user allowed to list nodes, for example the admin certificate.
-    type: path
-  client_key:
-    description:
-      - PEM private key of O(client_cert). Its path is kept out of logs and results.
     type: path
   expected_nodes:
     description:
@@ -49,16 +31,6 @@ options:
       - Other registered nodes are reported but do not decide readiness.
     type: list
     elements: str
-  wait_timeout:
-    description:
-      - Seconds to keep polling until the nodes are Ready. V(0) looks once.
-    type: int
-    default: 120
-  wait_sleep:
-    description:
-      - Seconds between polls.
-    type: int
-    default: 2
 notes:
   - Standard library only (C(urllib), C(ssl)); needs no kubectl and no Python packages on the host.
 author:
@@ -149,17 +121,16 @@ problems:
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.k8s.plugins.module_utils._health import (
+    APISERVER_URL,
     REQUEST_TIMEOUT,
-    ConfigError,
     FetchError,
     common_argument_spec,
     get_json,
+    health_module,
     join_url,
-    tls_context,
-    wait_for,
+    module_tls_context,
+    poll_and_exit,
 )
 
 ROLE_LABEL = "node-role.kubernetes.io/"
@@ -279,30 +250,10 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_together=[("client_cert", "client_key")],
-        supports_check_mode=True,
-    )
+    module = health_module(ARGUMENT_SPEC, "url", APISERVER_URL)
     p = module.params
-    if not p["url"].startswith("https://"):
-        module.fail_json(
-            msg=f"url must be an https:// URL of the apiserver, e.g. https://127.0.0.1:6443; got {p['url']}"
-        )
-    try:
-        context = tls_context(p["ca_cert"], p["client_cert"], p["client_key"])
-    except ConfigError as exc:
-        module.fail_json(msg=str(exc))
-
-    report = wait_for(lambda: check(p["url"], context, p["expected_nodes"]), p["wait_timeout"], p["wait_sleep"])
-    result = report.as_dict()
-    if not report.ready:
-        module.fail_json(
-            msg=f"nodes are not ready after waiting {p['wait_timeout']}s: " + "; ".join(report.problems),
-            changed=False,
-            **result,
-        )
-    module.exit_json(changed=False, **result)
+    context = module_tls_context(module)
+    poll_and_exit(module, lambda: check(p["url"], context, p["expected_nodes"]), "nodes are not ready")
 
 
 if __name__ == "__main__":

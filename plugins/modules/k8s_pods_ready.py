@@ -17,31 +17,13 @@ description:
   - Polls until ready or O(wait_timeout) passes, then fails naming each pod that is not ready and why, using
     the reason Kubernetes gives (for example C(CrashLoopBackOff), C(ImagePullBackOff), C(Unschedulable)).
   - Only reads; never changes anything.
-attributes:
-  check_mode:
-    description: Runs normally in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Has no diff; it changes nothing.
-    support: none
+extends_documentation_fragment:
+  - airgap.k8s._health
+  - airgap.k8s._health.apiserver
 options:
-  url:
-    description:
-      - Base URL of the apiserver, for example C(https://127.0.0.1:6443).
-    type: str
-    required: true
-  ca_cert:
-    description:
-      - PEM file of the cluster CA that signed the apiserver's serving certificate (C(ca.crt)).
-    type: path
-    required: true
   client_cert:
     description:
       - PEM client certificate of a user allowed to list pods, for example the admin certificate.
-    type: path
-  client_key:
-    description:
-      - PEM private key of O(client_cert). Its path is kept out of logs and results.
     type: path
   namespaces:
     description:
@@ -59,16 +41,6 @@ options:
       - Guards against a namespace that looks ready only because its pods have not been created yet.
     type: int
     default: 0
-  wait_timeout:
-    description:
-      - Seconds to keep polling until the pods are ready. V(0) looks once.
-    type: int
-    default: 120
-  wait_sleep:
-    description:
-      - Seconds between polls.
-    type: int
-    default: 2
 notes:
   - Standard library only (C(urllib), C(ssl)); needs no kubectl and no Python packages on the host.
 author:
@@ -177,17 +149,16 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.k8s.plugins.module_utils._health import (
+    APISERVER_URL,
     REQUEST_TIMEOUT,
-    ConfigError,
     FetchError,
     common_argument_spec,
     get_json,
+    health_module,
     join_url,
-    tls_context,
-    wait_for,
+    module_tls_context,
+    poll_and_exit,
 )
 
 
@@ -355,36 +326,16 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_together=[("client_cert", "client_key")],
-        supports_check_mode=True,
-    )
+    module = health_module(ARGUMENT_SPEC, "url", APISERVER_URL)
     p = module.params
-    if not p["url"].startswith("https://"):
-        module.fail_json(
-            msg=f"url must be an https:// URL of the apiserver, e.g. https://127.0.0.1:6443; got {p['url']}"
-        )
     if not p["namespaces"]:
         module.fail_json(msg="namespaces is empty: name at least one namespace, e.g. kube-system")
-    try:
-        context = tls_context(p["ca_cert"], p["client_cert"], p["client_key"])
-    except ConfigError as exc:
-        module.fail_json(msg=str(exc))
-
-    report = wait_for(
+    context = module_tls_context(module)
+    poll_and_exit(
+        module,
         lambda: check(p["url"], context, p["namespaces"], label_selector=p["label_selector"], min_pods=p["min_pods"]),
-        p["wait_timeout"],
-        p["wait_sleep"],
+        "pods are not ready",
     )
-    result = report.as_dict()
-    if not report.ready:
-        module.fail_json(
-            msg=f"pods are not ready after waiting {p['wait_timeout']}s: " + "; ".join(report.problems),
-            changed=False,
-            **result,
-        )
-    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

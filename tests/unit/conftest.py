@@ -114,13 +114,41 @@ def _normalise_spec(argument_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return spec
 
 
+class _DocFragments:
+    """ansible-core's fragment loader, plus this collection's fragments (the checkout is not an installed collection)."""
+
+    def get(self, name: str):
+        import importlib
+
+        from ansible.plugins.loader import fragment_loader
+
+        parts = name.split(".")
+        if parts[:2] == ["ansible", "builtin"]:
+            # Without the collection loader only the short names of ansible-core's own fragments resolve.
+            return fragment_loader.get(".".join(parts[2:]))
+        if parts[:2] != ["airgap", "k8s"]:
+            return None
+        if len(parts) != 3:
+            return None  # add_fragments then retries with the last part as the fragment's variable
+        fragment = importlib.import_module(f"ansible_collections.airgap.k8s.plugins.doc_fragments.{parts[2]}")
+        cls = fragment.ModuleDocFragment
+        cls.ansible_name = name
+        return cls
+
+
 @pytest.fixture(scope="session")
 def documented_spec():
-    """(options from DOCUMENTATION, argument_spec), normalised so they compare equal when they agree."""
+    """(options from DOCUMENTATION and its doc fragments, argument_spec), normalised so they compare equal
+    when they agree.
+
+    The fragments are merged by ansible-core's own ``add_fragments``, as ansible-doc and validate-modules do.
+    """
     import yaml
+    from ansible.utils.plugin_docs import add_fragments
 
     def get(module) -> tuple[dict[str, Any], dict[str, Any]]:
         docs = yaml.safe_load(module.DOCUMENTATION)
+        add_fragments(docs, module.__file__, _DocFragments(), is_module=True)
         return _spec_from_docs(docs["options"]), _normalise_spec(module.ARGUMENT_SPEC)
 
     return get

@@ -446,3 +446,64 @@ def test_common_argument_spec_keeps_the_key_path_out_of_logs():
     assert spec["client_key"]["no_log"] is True
     assert spec["ca_cert"]["required"] is True
     assert (spec["wait_timeout"]["default"], spec["wait_sleep"]["default"]) == (120, 2)
+
+
+# --- the set-up the modules' main() share ------------------------------------
+
+
+URL_CASES = {
+    "url": (
+        {"type": "str", "required": True},
+        "http://127.0.0.1:8080",
+        _health.APISERVER_URL,
+        "url must be an https:// URL of the apiserver, e.g. https://127.0.0.1:6443; got http://127.0.0.1:8080",
+    ),
+    "endpoints": (
+        {"type": "list", "elements": "str", "required": True},
+        ["https://192.0.2.11:2379", "http://192.0.2.12:2379", "192.0.2.13:2379"],
+        "etcd client ports",
+        "endpoints must be https:// URLs of etcd client ports; got http://192.0.2.12:2379, 192.0.2.13:2379",
+    ),
+}
+
+
+@pytest.mark.parametrize("option", list(URL_CASES))
+def test_health_module_names_the_urls_that_are_not_https(run_module, option):
+    spec, value, target, msg = URL_CASES[option]
+
+    def main():
+        _health.health_module({**_health.common_argument_spec(), option: spec}, option, target)
+        raise AssertionError("health_module accepted a URL that is not https://")
+
+    run = run_module(main, {option: value, "ca_cert": "/etc/kubernetes/pki/ca.crt"})
+    assert run.failed
+    assert run.result["msg"] == msg
+
+
+def test_health_module_runs_in_check_mode_and_wants_cert_and_key_together(run_module, pki):
+    def main():
+        module = _health.health_module(
+            {**_health.common_argument_spec(), "url": {"type": "str"}}, "url", _health.APISERVER_URL
+        )
+        module.exit_json(changed=False, check_mode=module.check_mode)
+
+    args = {"url": "https://127.0.0.1:6443", "ca_cert": pki["ca"]}
+    assert run_module(main, args, check_mode=True).result["check_mode"] is True
+    run = run_module(main, {**args, "client_cert": pki["client"][0]})
+    assert run.failed
+    assert "client_cert" in run.result["msg"] and "client_key" in run.result["msg"]
+
+
+def test_module_tls_context_fails_the_module_with_the_config_error(run_module, pki):
+    def main():
+        module = _health.health_module(
+            {**_health.common_argument_spec(), "url": {"type": "str"}}, "url", _health.APISERVER_URL
+        )
+        _health.module_tls_context(module)
+        module.exit_json(changed=False)
+
+    ok = run_module(main, {"url": "https://127.0.0.1:6443", "ca_cert": pki["ca"]})
+    assert not ok.failed, ok.result
+    run = run_module(main, {"url": "https://127.0.0.1:6443", "ca_cert": str(pki["dir"] / "missing-ca.crt")})
+    assert run.failed
+    assert run.result["msg"].startswith("ca_cert cannot be loaded as a PEM CA bundle")

@@ -119,7 +119,7 @@ def serve(monkeypatch):
             return answer["status"], answer["body"]
 
         monkeypatch.setattr(apiserver_health, "fetch", fetch)
-        monkeypatch.setattr(apiserver_health, "tls_context", lambda *args: object())
+        monkeypatch.setattr(_health, "tls_context", lambda *args: object())
         return asked
 
     return install
@@ -202,7 +202,7 @@ def test_main_waits_through_startup(run_module, monkeypatch, fake_time):
         return run_eval(next(rounds))
 
     monkeypatch.setattr(apiserver_health, "check", check)
-    monkeypatch.setattr(apiserver_health, "tls_context", lambda *args: object())
+    monkeypatch.setattr(_health, "tls_context", lambda *args: object())
     run = run_module(apiserver_health.main, ARGS)
     assert run.rc == 0, run.result
     assert fake_time.sleeps == [2, 2]

@@ -187,7 +187,7 @@ def serve(monkeypatch):
             return answers[rnd][endpoint]
 
         monkeypatch.setattr(etcd_health, "probe", probe)
-        monkeypatch.setattr(etcd_health, "tls_context", lambda *args: object())
+        monkeypatch.setattr(_health, "tls_context", lambda *args: object())
         return calls
 
     return install

@@ -166,7 +166,7 @@ def serve(monkeypatch):
             return load(answer)
 
         monkeypatch.setattr(k8s_nodes_ready, "get_json", get_json)
-        monkeypatch.setattr(k8s_nodes_ready, "tls_context", lambda *args: object())
+        monkeypatch.setattr(_health, "tls_context", lambda *args: object())
         return asked
 
     return install

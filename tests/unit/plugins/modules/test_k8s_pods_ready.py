@@ -165,7 +165,7 @@ def serve(monkeypatch):
             return docs.get(ns, {"kind": "PodList", "items": []})
 
         monkeypatch.setattr(k8s_pods_ready, "get_json", get_json)
-        monkeypatch.setattr(k8s_pods_ready, "tls_context", lambda *args: object())
+        monkeypatch.setattr(_health, "tls_context", lambda *args: object())
         return asked
 
     return install
