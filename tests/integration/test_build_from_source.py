@@ -90,6 +90,8 @@ def test_build_recipes_cover_every_file():
                 continue
             built = set(recipe.get("packages") or {}) | set(recipe.get("sources") or {})
             built |= set(recipe.get("images") or {})
+            for files in (recipe.get("debs") or {}).values():
+                built |= set(files)
             assert built == {f["name"] for f in entry["files"]}, f"{component} {version}"
 
 
@@ -111,8 +113,36 @@ def test_supported_kubernetes_minors_are_the_newest_three_with_a_version_each():
 
 def test_from_source_default_falls_back_only_when_the_default_cannot_be_built():
     assert builder.default_version(TABLE, "flannel-cni-plugin", "full") == "0.9.1"
+    assert builder.default_version(TABLE, "docker", "full") == TABLE["docker"]["default_from_source"]
+    assert TABLE["docker"]["default"] != TABLE["docker"]["default_from_source"]
     assert builder.default_version(TABLE, "kubernetes", "full") == TABLE["kubernetes"]["default"]
     assert builder.default_version(TABLE, "etcd", "full") == TABLE["etcd"]["default"]
+
+
+def test_debian_recipes_check_the_version_of_a_package_they_take_files_from():
+    found = 0
+    for component, entry in TABLE.items():
+        for version in entry.get("versions") or {}:
+            recipe = builder.recipe_for(TABLE, component, version)
+            if recipe["method"] != "debian":
+                continue
+            found += 1
+            assert recipe["version_package"] in recipe["debs"], f"{component} {version}"
+            assert all(str(path).startswith("/") for files in recipe["debs"].values() for path in files.values())
+    assert found, "no `method: debian` recipe in the table"
+
+
+def test_debian_upstream_version_drops_epoch_revision_and_repack_suffixes():
+    assert builder.debian_upstream_version("20.10.24+dfsg1-1+deb12u1+b6") == "20.10.24"
+    assert builder.debian_upstream_version("1.6.20~ds1-1+deb12u3") == "1.6.20"
+    assert builder.debian_upstream_version("2:1.02.185-2") == "1.02.185"
+
+
+def test_only_versions_the_table_marks_unbuildable_may_fail_softly():
+    assert builder._unbuildable(TABLE, "docker", TABLE["docker"]["default"])
+    assert not builder._unbuildable(TABLE, "docker", TABLE["docker"]["default_from_source"])
+    assert builder._unbuildable(TABLE, "calico", TABLE["calico"]["default"])
+    assert not builder._unbuildable(TABLE, "etcd", TABLE["etcd"]["default"])
 
 
 def test_replace_directives_respect_major_versions():
@@ -176,6 +206,9 @@ VERSION_CHECKS = [
     ("cri-dockerd", "cri-dockerd", ["--version"], "cri-dockerd {v}"),
     ("flannel", "flanneld", ["--version"], "v{v}"),
     ("flannel-cni-plugin", "flannel", ["--version"], "v{v}"),
+    # Debian's build says "Docker version 20.10.24+dfsg1, build ...".
+    ("docker", "docker", ["--version"], "Docker version {v}"),
+    ("docker", "dockerd", ["--version"], "Docker version {v}"),
 ]
 
 

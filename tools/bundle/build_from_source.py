@@ -644,24 +644,77 @@ def build_os_packages(ctx: BuildContext, dest: Path) -> list[Output]:
     return outputs
 
 
+def debian_upstream_version(debver: str) -> str:
+    """20.10.24 of 20.10.24+dfsg1-1+deb12u1+b6 (epoch, revision and repack suffixes dropped)."""
+    return re.sub(r"^\d+:", "", debver).split("-")[0].split("+")[0].split("~")[0]
+
+
+def extract_debs(ctx: BuildContext, debs: dict, dest: Path) -> tuple[dict[str, str], list[Output]]:
+    """Copy files out of Debian packages: ``{package: {file name: path in the .deb}}``.
+
+    The packages come from the host's apt sources (the candidate version);
+    returns each package's Debian version and the outputs, whose source is
+    ``debian:<package>=<version>``.
+    """
+    if ctx.arch != host_arch():
+        raise BuildError(f"Debian packages for {ctx.arch} need an {ctx.arch} machine; this one is {host_arch()}")
+    ensure_apt_lists([str(p) for p in debs])
+    tmp = Path(tempfile.mkdtemp(prefix="deb-", dir=ctx.work))
+    versions: dict[str, str] = {}
+    outputs: list[Output] = []
+    try:
+        for package, files in debs.items():
+            pkgdir = tmp / str(package)
+            pkgdir.mkdir()
+            run(["apt-get", "download", "-qq", str(package)], cwd=pkgdir, env=apt_env())
+            deb = next(pkgdir.glob("*.deb"))
+            debver = deb_field(deb, "Version")
+            versions[str(package)] = debver
+            run(["dpkg-deb", "-x", str(deb), str(pkgdir / "root")])
+            for name, path in (files or {}).items():
+                src = pkgdir / "root" / str(path).lstrip("/")
+                if src.is_symlink() or not src.is_file():
+                    raise BuildError(
+                        f"Debian's {package} {debver} has no regular file {path} (for {name}); "
+                        f"see `dpkg-deb -c {deb.name}` and fix airgap_artifacts.{ctx.component}"
+                    )
+                shutil.copy2(src, dest / str(name))
+                outputs.append(Output(str(name), "binary", str(name), f"debian:{package}={debver}"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return versions, outputs
+
+
 def build_from_debian(ctx: BuildContext, conf: dict, dest: Path) -> tuple[str, list[Output]]:
     """Binaries extracted from Debian's own build of a component (profile test)."""
     package = str(conf["package"])
-    ensure_apt_lists([package])
-    tmp = Path(tempfile.mkdtemp(prefix="deb-", dir=ctx.work))
-    try:
-        run(["apt-get", "download", "-qq", package], cwd=tmp, env=apt_env())
-        deb = next(tmp.glob("*.deb"))
-        debver = deb_field(deb, "Version")
-        run(["dpkg-deb", "-x", str(deb), str(tmp / "root")])
-        outputs = []
-        for name, path in (conf.get("files") or {}).items():
-            shutil.copy2(tmp / "root" / str(path).lstrip("/"), dest / name)
-            outputs.append(Output(name, "binary", name, f"debian:{package}={debver}"))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    upstream = re.sub(r"^\d+:", "", debver).split("-")[0].split("+")[0].split("~")[0]
-    return upstream, outputs
+    versions, outputs = extract_debs(ctx, {package: conf.get("files") or {}}, dest)
+    return debian_upstream_version(versions[package]), outputs
+
+
+def build_debian(ctx: BuildContext, recipe: dict, dest: Path) -> list[Output]:
+    """`method: debian`: a table version made of Debian's packaged builds.
+
+    ``debs`` maps each package to the files taken from it; the upstream
+    version of ``version_package`` must be the table's version, so the bundle
+    never calls Debian's build something it is not.
+    """
+    debs = recipe.get("debs") or {}
+    main = str(recipe.get("version_package") or "")
+    if main not in debs:
+        raise BuildError(
+            f"airgap_artifacts.{ctx.component}.versions.{ctx.version}.build: version_package must be one of debs"
+        )
+    started = time.monotonic()
+    versions, outputs = extract_debs(ctx, debs, dest)
+    upstream = debian_upstream_version(versions[main])
+    if upstream != ctx.version:
+        raise BuildError(
+            f"Debian's {main} is {versions[main]} (upstream {upstream}), not {ctx.version}: "
+            f"give airgap_artifacts.{ctx.component} a version {upstream} with this recipe"
+        )
+    ctx.timing("debian " + ", ".join(f"{p}={v}" for p, v in versions.items()), time.monotonic() - started, dest)
+    return outputs
 
 
 # --------------------------------------------------------------------------
@@ -726,7 +779,10 @@ def build_component(
                 f"{ctx.component} {ctx.version} cannot be built from source here: "
                 + " ".join(str(recipe.get("reason", "")).split())
             )
-        key_extra = {"go": go.version if go else ""}
+        if recipe.get("method") == "debian":
+            key_extra = {"mirror": debian_mirror()}
+        else:
+            key_extra = {"go": go.version if go else ""}
     key = cache_key(ctx.component, ctx.version or "debian", arch, recipe, key_extra)
     entry_dir = ctx.cache / "artifacts" / ctx.component / (ctx.version or "debian") / arch / key
     meta_path = entry_dir / "meta.json"
@@ -742,6 +798,8 @@ def build_component(
         outputs = build_os_packages(ctx, tmp)
     elif "debian" in recipe:
         version, outputs = build_from_debian(ctx, recipe["debian"], tmp)
+    elif recipe.get("method") == "debian":
+        outputs = build_debian(ctx, recipe, tmp)
     else:
         assert go is not None
         ensure_build_deps([str(p) for p in recipe.get("apt_build_deps") or []], install_deps)
@@ -888,9 +946,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Kept from an earlier run: other architectures, and with --only the
     # components not selected.
     artifacts = [a for a in previous if a.arch != args.arch or (only and a.component not in selected)]
-    failed: list[tuple[str, str]] = []
+    failed: list[tuple[str, str, str]] = []
     total = time.monotonic()
     for component in selected:
+        version = ""
         try:
             if component == OS_PACKAGES:
                 distros = list((table[OS_PACKAGES].get("distros") or {}).keys())
@@ -933,7 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"{component} {built_version} {args.arch}: {how} in {time.monotonic() - started:.1f} s")
         except BuildError as exc:
             log(f"{component}: NOT BUILT: {exc}")
-            failed.append((component, str(exc).splitlines()[0]))
+            failed.append((component, version, str(exc).splitlines()[0]))
             # A failed rebuild keeps what the bundle had.
             have = {a.path for a in artifacts}
             artifacts += [
@@ -949,15 +1008,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"  {component:20} {what:50} {seconds:8.1f} s {size / 1e6:8.1f} MB")
     if failed:
         log("not built:")
-        for component, why in failed:
+        for component, _version, why in failed:
             log(f"  {component}: {why}")
-    hard = [c for c, _ in failed if not _unbuildable(table, c)]
+    hard = [c for c, v, _ in failed if not _unbuildable(table, c, v)]
     return 1 if hard else 0
 
 
-def _unbuildable(table: dict, component: str) -> bool:
-    """Components the table itself marks as not buildable here (calico, docker)."""
-    recipe = table.get(component, {}).get("build") or {}
+def _unbuildable(table: dict, component: str, version: str = "") -> bool:
+    """Versions the table itself marks as not buildable here (calico, docker 29.9.3)."""
+    try:
+        recipe = recipe_for(table, component, version) if version else table.get(component, {}).get("build") or {}
+    except BuildError:
+        return False
     return recipe.get("method") == "none"
 
 
