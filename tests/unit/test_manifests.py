@@ -28,12 +28,19 @@ ARTIFACTS = yaml.safe_load((ROOT / "roles/cluster_defaults/defaults/main/artifac
 
 pytestmark = pytest.mark.slow
 
-RECORDER = """#!/bin/sh
-# $1 is the kubectl verb (diff, apply); the manifest comes on stdin.
-n=$(ls "{out}" | wc -l)
-cat > "{out}/$(printf %03d "$n")-$1.yml"
-if [ "$1" = diff ]; then exit {diff_rc}; fi
-exit 0
+RECORDER = """#!{python}
+# argv[1] is the kubectl verb (diff, apply); the manifest comes on stdin.
+import json, os, sys
+import yaml
+data = sys.stdin.read()
+n = len(os.listdir({out!r}))
+with open(os.path.join({out!r}, "%03d-%s.yml" % (n, sys.argv[1])), "w") as fh:
+    fh.write(data)
+if sys.argv[1] == "diff":
+    sys.exit({diff_rc})
+# A server-side dry run with -o json answers with the objects, as a List.
+if "--dry-run=server" in sys.argv and "json" in sys.argv:
+    print(json.dumps({{"apiVersion": "v1", "kind": "List", "items": [d for d in yaml.safe_load_all(data) if d]}}))
 """
 
 INVENTORY = """
@@ -62,7 +69,7 @@ def run_role(tmp_path: Path, role: str, extra: dict | None = None, diff_rc: int 
     out = tmp_path / "calls"
     out.mkdir()
     recorder = tmp_path / "kubectl"
-    recorder.write_text(RECORDER.format(out=out, diff_rc=diff_rc))
+    recorder.write_text(RECORDER.format(python=sys.executable, out=str(out), diff_rc=diff_rc))
     recorder.chmod(0o755)
     (tmp_path / "hosts.yml").write_text(INVENTORY.format(python=sys.executable))
     (tmp_path / "play.yml").write_text(
@@ -265,6 +272,13 @@ def test_calico_encapsulation(tmp_path, encapsulation, ipip, vxlan, backend):
     }
     controllers = objs["Deployment", "calico-kube-controllers"]["spec"]["template"]["spec"]["containers"][0]
     assert controllers["image"] == image("calico", "calico-kube-controllers")
+
+
+def test_calico_validation_refuses_images_outside_the_bundle(tmp_path):
+    with pytest.raises(AssertionError, match=r"runs images the bundle does not hold: docker\.io/calico/node:latest"):
+        run_role(
+            tmp_path, "calico", {"calico_validate_only": True, "calico_node_image": "docker.io/calico/node:latest"}
+        )
 
 
 def test_calico_requires_crds_unless_validating(tmp_path):
