@@ -15,9 +15,7 @@ AIRGAP_NODE_IMAGE ?= $(shell $(ROOT)/tools/sandbox/image.sh --ref)
 export AIRGAP_NODE_IMAGE
 # Scenarios live in molecule/ (molecule 26 would look in extensions/molecule
 # for a collection); shared/ holds the playbooks every scenario uses.
-# docker is left out until the bundle can hold Docker's binaries: they cannot
-# be built from source here (docs/bundle.md); run it with SCENARIO=docker.
-MOLECULE_SKIP ?= shared docker
+MOLECULE_SKIP ?= shared
 MOLECULE_SCENARIOS ?= $(filter-out $(MOLECULE_SKIP),$(notdir $(patsubst %/molecule.yml,%,$(wildcard $(ROOT)/molecule/*/molecule.yml))))
 SCENARIO ?= $(MOLECULE_SCENARIOS)
 
