@@ -327,6 +327,7 @@ def render_group_vars(cfg: Config) -> str:
         "# The test machine withholds CAP_SYS_RESOURCE: pods cannot lower their",
         "# oom_score_adj (docs/runtime.md).",
         "containerd_restrict_oom_score_adj: true",
+        "docker_restrict_oom_score_adj: true",
         "# nf_conntrack_max exists only in the machine's own network namespace.",
         "kube_node_proxy_conntrack_max_per_core: 0",
     ]
