@@ -11,6 +11,7 @@ leader election on the survivors).
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import textwrap
 import time
@@ -61,7 +62,7 @@ def ready_nodes(cluster: Cluster, host: str) -> dict[str, bool]:
 
 
 def probe(cluster: Cluster, host: str) -> tuple[bool, str]:
-    proc = cluster.ssh(host, f"python3 -c {json.dumps(PROBE)}", check=False, timeout=60)
+    proc = cluster.ssh(host, f"python3 -c {shlex.quote(PROBE)}", check=False, timeout=60)
     return proc.returncode == 0 and proc.stdout.startswith("200 ok"), (proc.stdout + proc.stderr).strip()
 
 
@@ -83,6 +84,8 @@ def test_every_apiserver_ready_and_in_every_load_balancer(cluster: Cluster, topo
 def test_losing_a_control_plane_node_keeps_the_api_answering(cluster: Cluster, topology):
     control_planes, worker = topology
     victim, survivor = control_planes[0], control_planes[1]
+    ok, out = probe(cluster, worker)
+    assert ok, f"readyz through the worker's load balancer failed before any node was stopped: {out}"
     subprocess.run(["podman", "stop", "--time", "5", victim], env=env(), check=True, capture_output=True)
     stopped = time.monotonic()
 
