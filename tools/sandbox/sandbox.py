@@ -330,6 +330,8 @@ def render_group_vars(cfg: Config) -> str:
         "docker_restrict_oom_score_adj: true",
         "# nf_conntrack_max exists only in the machine's own network namespace.",
         "kube_node_proxy_conntrack_max_per_core: 0",
+        "# The smoke tests' workload image (not needed by a production node).",
+        "runtime_images_components: [pause, coredns, agnhost]",
     ]
     if cfg.bundle_dir:
         lines.append(f"airgap_bundle_dir: {q(str(Path(cfg.bundle_dir).resolve()))}")
