@@ -587,3 +587,240 @@ def test_refuses_foreign_output_directory(site, tmp_path):
     assert proc.returncode == 1
     assert "is not empty and holds no manifest.json" in proc.stderr
     assert (tmp_path / "bundle" / "notes.txt").read_text() == "mine"
+
+
+# --------------------------------------------------------------------------
+# `upstream.py pin`: the table's null pins from the published checksum files
+
+REL = "releases/download"
+KUBE_NAMES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
+# Checksum files laid out as each project publishes them (the table's
+# checksum_url), in each project's format. Values: URL path -> text, with
+# {sha:<served path>} standing for the sha256 of a served file.
+PUBLISHED = {
+    # dl.k8s.io: one bare digest per binary.
+    **{f"{K8S}/{name}.sha256": f"{{sha:{K8S}/{name}}}\n" for name in KUBE_NAMES},
+    # etcd: one SHA256SUMS (shasum -a 256) for every archive of the release.
+    f"{GH}/etcd-io/etcd/{REL}/v3.6.16/SHA256SUMS": (
+        f"{'1' * 64}  etcd-v3.6.16-darwin-arm64.zip\n"
+        f"{{sha:{GH}/etcd-io/etcd/{REL}/v3.6.16/etcd-v3.6.16-linux-amd64.tar.gz}}  etcd-v3.6.16-linux-amd64.tar.gz\n"
+        f"{'2' * 64}  etcd-v3.6.16-linux-arm64.tar.gz\n"
+    ),
+    # containerd: sha256sum output next to each archive.
+    f"{GH}/containerd/containerd/{REL}/v2.1.4/containerd-2.1.4-linux-amd64.tar.gz.sha256sum": (
+        f"{{sha:{GH}/containerd/containerd/{REL}/v2.1.4/containerd-2.1.4-linux-amd64.tar.gz}}  "
+        "containerd-2.1.4-linux-amd64.tar.gz\n"
+    ),
+    # runc: one runc.sha256sum for the binaries, the source and libseccomp.
+    f"{GH}/opencontainers/runc/{REL}/v1.3.0/runc.sha256sum": (
+        f"{'3' * 64}  libseccomp-2.5.6.tar.gz\n"
+        f"{{sha:{GH}/opencontainers/runc/{REL}/v1.3.0/runc.amd64}}  runc.amd64\n"
+        f"{'4' * 64}  runc.arm64\n"
+        f"{'5' * 64}  runc.tar.xz\n"
+    ),
+    # CNI plugins and flannel's CNI plugin: sha256sum output (.tgz.sha256).
+    f"{GH}/containernetworking/plugins/{REL}/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz.sha256": (
+        f"{{sha:{GH}/containernetworking/plugins/{REL}/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz}}  "
+        "cni-plugins-linux-amd64-v1.7.1.tgz\n"
+    ),
+    f"{GH}/flannel-io/cni-plugin/{REL}/v1.7.1-flannel2/cni-plugin-flannel-linux-amd64-v1.7.1-flannel2.tgz.sha256": (
+        f"{{sha:{GH}/flannel-io/cni-plugin/{REL}/v1.7.1-flannel2/cni-plugin-flannel-linux-amd64-v1.7.1-flannel2.tgz}}"
+        "  cni-plugin-flannel-linux-amd64-v1.7.1-flannel2.tgz\n"
+    ),
+    # crictl: a bare digest (.tar.gz.sha256).
+    f"{GH}/kubernetes-sigs/cri-tools/{REL}/v1.33.0/crictl-v1.33.0-linux-amd64.tar.gz.sha256": (
+        f"{{sha:{GH}/kubernetes-sigs/cri-tools/{REL}/v1.33.0/crictl-v1.33.0-linux-amd64.tar.gz}}\n"
+    ),
+    # flannel (flanneld), cri-dockerd and Docker publish none.
+}
+FLANNELD = f"{GH}/flannel-io/flannel/{REL}/v0.27.2/flanneld-amd64"
+
+
+@pytest.fixture(scope="module")
+def published(site) -> dict[str, str]:
+    """Serve the checksum files; return URL path -> served text."""
+    served = {}
+    for path, template in PUBLISHED.items():
+        text = template
+        for source, data in site.contents.items():
+            text = text.replace(f"{{sha:{source}}}", sha256_bytes(data))
+        assert "{sha:" not in text, text
+        (site.served / path).write_text(text)
+        served[path] = text
+    return served
+
+
+def run_pin(site: Site, table: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        str(TOOL),
+        "pin",
+        "--table",
+        str(table),
+        "--mirror",
+        site.mirror,
+        "--registry-mirror",
+        site.registry,
+        "--timeout",
+        "20",
+        *extra,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=site.env, check=False)
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def sha_of(site: Site, path: str) -> str:
+    return sha256_bytes(site.contents[path])
+
+
+@pytest.mark.slow
+def test_pin_fills_null_pins_and_the_bundle_then_builds(site, published, tmp_path):
+    # The fixture table, all null, except flanneld: flannel publishes no
+    # checksum, so an operator pinned it by hand from another record.
+    flanneld = sha_of(site, FLANNELD)
+    original = replace_once(
+        FIXTURE_TABLE.read_text(),
+        "{flanneld-amd64: null, kube-flannel: null}",
+        f'{{flanneld-amd64: "{flanneld}", kube-flannel: null}}',
+    )
+    table = tmp_path / "artifacts.yml"
+    table.write_text(original)
+    digests = {c: site.pinned[c]["versions"][site.pinned[c]["default"]]["amd64"][k] for c, k, _ in IMAGES}
+
+    # Dry run: what it would pin, from where; the table is untouched.
+    proc = run_pin(site, table)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    etcd = f"{GH}/etcd-io/etcd/{REL}/v3.6.16/etcd-v3.6.16-linux-amd64.tar.gz"
+    assert (
+        f"would pin  etcd 3.6.16 amd64 etcd-v3.6.16-linux-amd64.tar.gz {sha_of(site, etcd)} "
+        f"https://{GH}/etcd-io/etcd/{REL}/v3.6.16/SHA256SUMS\n"
+    ) in out
+    assert (
+        f"would pin  kubernetes 1.36.3 amd64 kubelet {sha_of(site, f'{K8S}/kubelet')} https://{K8S}/kubelet.sha256\n"
+    ) in out
+    runc = f"{GH}/opencontainers/runc/{REL}/v1.3.0/runc.amd64"
+    assert f"would pin  runc 1.3.0 amd64 runc.amd64 {sha_of(site, runc)} https://{GH}/opencontainers/runc/" in out
+    assert f"would pin  pause 3.10 amd64 pause {digests['pause']} docker://registry.k8s.io/pause:3.10\n" in out
+    # Existing pins are kept; what nobody publishes stays null, and says why.
+    assert "kept       flannel 0.27.2 amd64 flanneld-amd64: kept the table's pin; nothing published" in out
+    assert "left null  kubernetes 1.36.3 arm64 kubelet: left null: " in out
+    assert "/dl.k8s.io/release/v1.36.3/bin/linux/arm64/kubelet.sha256 answers HTTP 404" in out
+    assert (
+        "left null  docker 28.3.3 amd64 docker-28.3.3.tgz: left null: airgap_artifacts['docker'] names no "
+        "checksum_url" in out
+    )
+    assert (
+        f"left null  calico 3.30.2 amd64 calico-node: left null: the registry has no "
+        f"{site.registry}/quay.io/calico/node:v3.30.2 (manifest unknown)\n"
+    ) in out
+    assert "left null  flannel-cni-plugin 0.9.1 amd64 cni-plugins-linux-amd64-v0.9.1.tgz: left null: " in out
+    assert "Dry run: add --write to fill these 15 null pin(s)" in proc.stderr
+    assert table.read_text() == original
+
+    # --write fills exactly those values; every other byte stays.
+    proc = run_pin(site, table, "--write")
+    assert proc.returncode == 0, proc.stderr
+    assert "Wrote 15 pin(s)" in proc.stderr
+    assert "review the diff" in proc.stderr
+    k8s = {name: sha_of(site, f"{K8S}/{name}") for name in KUBE_NAMES}
+    expected = replace_once(
+        original,
+        "        amd64: &k8s {kube-apiserver: null, kube-controller-manager: null, kube-scheduler: null,\n"
+        "                     kubelet: null, kube-proxy: null, kubectl: null}\n"
+        "        arm64: *k8s\n",
+        # The alias cannot share the new values: it becomes its own (null) copy.
+        f'        amd64: {{kube-apiserver: "{k8s["kube-apiserver"]}", '
+        f'kube-controller-manager: "{k8s["kube-controller-manager"]}", '
+        f'kube-scheduler: "{k8s["kube-scheduler"]}",\n'
+        f'                     kubelet: "{k8s["kubelet"]}", kube-proxy: "{k8s["kube-proxy"]}", '
+        f'kubectl: "{k8s["kubectl"]}"}}\n'
+        "        arm64: {kube-apiserver: null, kube-controller-manager: null, kube-scheduler: null, "
+        "kubelet: null, kube-proxy: null, kubectl: null}\n",
+    )
+    for path in (
+        etcd,
+        f"{GH}/containerd/containerd/{REL}/v2.1.4/containerd-2.1.4-linux-amd64.tar.gz",
+        runc,
+        f"{GH}/containernetworking/plugins/{REL}/v1.7.1/cni-plugins-linux-amd64-v1.7.1.tgz",
+        f"{GH}/kubernetes-sigs/cri-tools/{REL}/v1.33.0/crictl-v1.33.0-linux-amd64.tar.gz",
+        f"{GH}/flannel-io/cni-plugin/{REL}/v1.7.1-flannel2/cni-plugin-flannel-linux-amd64-v1.7.1-flannel2.tgz",
+    ):
+        key = path.rsplit("/", 1)[-1]
+        expected = replace_once(expected, f"{{{key}: null}}", f'{{{key}: "{sha_of(site, path)}"}}')
+    expected = replace_once(expected, "kube-flannel: null}", f'kube-flannel: "{digests["flannel"]}"}}')
+    expected = replace_once(expected, "{coredns: null}", f'{{coredns: "{digests["coredns"]}"}}')
+    expected = replace_once(expected, "{pause: null}", f'{{pause: "{digests["pause"]}"}}')
+    assert table.read_text() == expected
+    written = upstream.B.load_table(table)
+    assert written["etcd"]["versions"]["3.6.16"]["amd64"]["etcd-v3.6.16-linux-amd64.tar.gz"] == sha_of(site, etcd)
+    assert written["kubernetes"]["versions"]["1.36.3"]["arm64"]["kubelet"] is None
+    assert written["docker"]["versions"]["28.3.3"]["amd64"]["docker-28.3.3.tgz"] is None
+
+    # A second run finds everything pinned and matching, and writes nothing.
+    proc = run_pin(site, table, "--write")
+    assert proc.returncode == 0, proc.stderr
+    assert "0 new, 15 already pinned and matching" in proc.stderr
+    assert f"ok         etcd 3.6.16 amd64 etcd-v3.6.16-linux-amd64.tar.gz {sha_of(site, etcd)}" in proc.stdout
+    assert table.read_text() == expected
+
+    # The normal build of that bundle now runs without --allow-unpinned.
+    proc = run_bundler(site, tmp_path, "--no-tarball", table=table)
+    assert proc.returncode == 0, proc.stderr
+    assert "refusing" not in proc.stderr
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert {a["component"] for a in manifest["artifacts"]} >= {"kubernetes", "etcd", "runc", "pause", "flannel"}
+
+
+def test_pin_refuses_a_published_checksum_that_disagrees_with_a_pin(site, published, tmp_path):
+    wrong = "0" * 64
+    original = replace_once(
+        FIXTURE_TABLE.read_text(),
+        "{etcd-v3.6.16-linux-amd64.tar.gz: null}",
+        f'{{etcd-v3.6.16-linux-amd64.tar.gz: "{wrong}"}}',
+    )
+    table = tmp_path / "artifacts.yml"
+    table.write_text(original)
+    proc = run_pin(site, table, "--component", "etcd,runc", "--write")
+    assert proc.returncode == 1
+    real = sha_of(site, f"{GH}/etcd-io/etcd/{REL}/v3.6.16/etcd-v3.6.16-linux-amd64.tar.gz")
+    assert (
+        f"error: etcd 3.6.16 amd64 etcd-v3.6.16-linux-amd64.tar.gz: the table pins {wrong}, "
+        f"but https://{GH}/etcd-io/etcd/{REL}/v3.6.16/SHA256SUMS publishes {real}. Nothing was written."
+    ) in proc.stderr
+    assert "Nothing was written: a published checksum disagrees with a pin." in proc.stderr
+    assert "would pin  runc 1.3.0 amd64 runc.amd64" in proc.stdout  # found, but not written either
+    assert table.read_text() == original
+
+
+def test_pin_leaves_the_pin_null_when_no_checksum_is_published(site, published, tmp_path):
+    table = tmp_path / "artifacts.yml"
+    table.write_text(FIXTURE_TABLE.read_text())
+    sums = site.served / f"{GH}/opencontainers/runc/{REL}/v1.3.0/runc.sha256sum"
+    saved = sums.read_bytes()
+    sums.unlink()
+    try:
+        proc = run_pin(site, table, "--component", "runc", "--write")
+    finally:
+        sums.write_bytes(saved)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "left null  runc 1.3.0 amd64 runc.amd64: left null: "
+        f"{site.mirror}/{GH}/opencontainers/runc/{REL}/v1.3.0/runc.sha256sum answers HTTP 404\n"
+    ) in proc.stdout
+    assert "0 new, 0 already pinned and matching, 0 kept without a published value, 1 left null" in proc.stderr
+    assert "Nothing to write." in proc.stderr
+    assert table.read_text() == FIXTURE_TABLE.read_text()
+
+    # A checksum list that does not name the file is the same: left null, saying so.
+    sums.write_text(f"{'6' * 64}  runc.arm64\n")
+    try:
+        proc = run_pin(site, table, "--component", "runc", "--version", "1.3.0", "--arch", "amd64")
+    finally:
+        sums.write_bytes(saved)
+    assert proc.returncode == 0, proc.stderr
+    assert "runc.sha256sum does not list runc.amd64 (it lists runc.arm64)" in proc.stdout

@@ -12,6 +12,10 @@ into the bundle layout, copies images with skopeo, downloads the host
 packages with apt, writes manifest.json (builder "upstream") and packs
 airgap-k8s-bundle-<kube_version>-<arches>.tar.gz.
 
+`upstream.py pin [--write]` fills the table's null checksums from the
+checksum files the projects publish next to their releases (and image
+digests from the registries), the way kubespray's checksum updater does.
+
 See docs/bundle.md for the usage and the offline transfer.
 """
 
@@ -706,10 +710,658 @@ def _insecure(args: argparse.Namespace) -> bool:
     return bool(args.registry_insecure or (args.registry_mirror and _is_loopback(args.registry_mirror.split("/")[0])))
 
 
+# --------------------------------------------------------------------------
+# `pin`: fill the table's null checksums from the projects' published ones
+#
+# Like kubespray's checksum updater (scripts/component_hash_update), this
+# trusts the checksum file each project publishes next to its release
+# (fetched over TLS, or through --mirror), and the registry's manifest for
+# images. It only ever fills `null` slots; an existing pin that disagrees with
+# the published value is an error and nothing is written.
+
+PIN_ARCHES = B.ARCHES
+MAX_CHECKSUM_FILE = 1024 * 1024
+YAML_NULLS = ("", "~", "null", "Null", "NULL")
+YAMLLINT_LINE_LENGTH = 160
+
+
+class NotPublishedError(Exception):
+    """No published checksum for this file (HTTP 404, or the checksum file does not list it)."""
+
+
+@dataclass
+class Slot:
+    """One checksum slot of the table: versions[version][arch][key]."""
+
+    component: str
+    version: str
+    arch: str
+    key: str
+    current: str | None
+    kind: str  # "download" or "image"
+    url: str | None = None  # the upstream download (kind download)
+    checksum_url: str | None = None  # where the project publishes its sha256 (None: it publishes none)
+    image: str | None = None  # the image reference (kind image)
+    problem: str | None = None  # why this slot cannot be resolved at all
+
+    @property
+    def path(self) -> tuple[str, str, str, str]:
+        return (self.component, self.version, self.arch, self.key)
+
+    def label(self) -> str:
+        return f"{self.component} {self.version} {self.arch} {self.key}"
+
+
+@dataclass
+class PinResult:
+    slot: Slot
+    status: str  # new | same | kept | missing | conflict | error
+    value: str | None = None
+    source: str = ""
+    detail: str = ""
+
+
+def _version_urls(per_version: dict, entry: dict) -> tuple[str | None, str | None]:
+    """(url template, checksum_url template) of one version.
+
+    A version that overrides `url` downloads from elsewhere, so the
+    component's `checksum_url` does not apply to it unless the version names
+    its own.
+    """
+    url = per_version.get("url") or entry.get("url")
+    if "url" in per_version or "checksum_url" in per_version:
+        checksum_url = per_version.get("checksum_url")
+    else:
+        checksum_url = entry.get("checksum_url")
+    return (str(url) if url else None), (str(checksum_url) if checksum_url else None)
+
+
+def table_slots(table: dict) -> list[Slot]:
+    """Every checksum slot of the table, in table order, with where its published checksum is."""
+    slots: list[Slot] = []
+    for component, entry in table.items():
+        if component == B.OS_PACKAGES or not isinstance(entry, dict):
+            continue
+        files = entry.get("files") or []
+        images = {f["name"]: f.get("image") for f in files if f.get("kind") == "image"}
+        for raw_version, raw_per_version in (entry.get("versions") or {}).items():
+            version = str(raw_version)
+            per_version = raw_per_version or {}
+            url_t, checksum_t = _version_urls(per_version, entry)
+            for arch in PIN_ARCHES:
+                pins = per_version.get(arch)
+                if not isinstance(pins, dict):
+                    continue
+                downloads: dict[str, tuple[str, str]] = {}  # basename -> (url, file name)
+                if url_t:
+                    for f in files:
+                        if f.get("kind") == "image":
+                            continue
+                        url = B.render(url_t, B.template_values(entry, version, arch, f["name"]))
+                        downloads.setdefault(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1], (url, f["name"]))
+                for raw_key, value in pins.items():
+                    key = str(raw_key)
+                    current = None if value is None else str(value).strip()
+                    slot = Slot(component, version, arch, key, current, "download")
+                    if key in images:
+                        slot.kind = "image"
+                        ref = images[key]
+                        slot.image = B.render(str(ref), B.template_values(entry, version, arch, key)) if ref else None
+                        if not slot.image:
+                            slot.problem = f"airgap_artifacts['{component}'].files['{key}'] has no image reference"
+                    elif key in downloads:
+                        slot.url, name = downloads[key]
+                        if checksum_t:
+                            values = dict(B.template_values(entry, version, arch, name), url=slot.url, file=key)
+                            slot.checksum_url = B.render(checksum_t, values)
+                    else:
+                        slot.problem = (
+                            f"{key} is neither an image of {component} nor the file name of a download of "
+                            f"{component} {version} {arch} (fix the key in the versions table)"
+                        )
+                    slots.append(slot)
+    return slots
+
+
+def select_slots(slots: list[Slot], components: list[str], versions: list[str], arches: list[str]) -> list[Slot]:
+    """The slots the filters keep; a filter naming nothing in the table is an error."""
+    known = {s.component for s in slots}
+    unknown = [c for c in components if c not in known]
+    if unknown:
+        raise BundlerError(
+            f"--component {', '.join(unknown)}: not in the versions table (known: {', '.join(sorted(known))})"
+        )
+    wanted: list[tuple[str | None, str]] = []
+    for item in versions:
+        component, sep, version = item.rpartition("=")
+        wanted.append((component if sep else None, version.lstrip("v")))
+    chosen = []
+    for slot in slots:
+        if components and slot.component not in components:
+            continue
+        if arches and slot.arch not in arches:
+            continue
+        if wanted and not any((c is None or c == slot.component) and v == slot.version for c, v in wanted):
+            continue
+        chosen.append(slot)
+    for component, version in wanted:
+        if not any(s.version == version and (component is None or s.component == component) for s in chosen):
+            what = f"{component}={version}" if component else version
+            raise BundlerError(f"--version {what}: no such version in the versions table (with the other filters)")
+    return chosen
+
+
+def fetch_text(url: str, *, timeout: float, retries: int = 2) -> str:
+    """A small text file (a published checksum); NotPublishedError on HTTP 404/410."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                data = response.read(MAX_CHECKSUM_FILE + 1)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 410):
+                raise NotPublishedError(f"{url} answers HTTP {exc.code}") from None
+            if attempt <= retries and exc.code >= 500:
+                time.sleep(min(2**attempt, 10))
+                continue
+            raise BundlerError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            if attempt <= retries:
+                time.sleep(min(2**attempt, 10))
+                continue
+            raise BundlerError(f"{url}: {exc}") from None
+        if len(data) > MAX_CHECKSUM_FILE:
+            raise BundlerError(f"{url}: more than {MAX_CHECKSUM_FILE} bytes, not a checksum file")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundlerError(f"{url}: not a text file, not a checksum file") from None
+
+
+def published_sha256(text: str, filename: str, where: str) -> str:
+    """The sha256 of ``filename`` in a published checksum file.
+
+    Understands the formats the projects publish: a bare digest (dl.k8s.io's
+    ``kubelet.sha256``, crictl's ``.tar.gz.sha256``), ``sha256sum`` output
+    (``<hex>  <file>``, also with ``*<file>`` or a path: etcd's SHA256SUMS,
+    containerd's ``.sha256sum``, runc's ``runc.sha256sum``, the CNI plugins'
+    ``.tgz.sha256``) and BSD ``SHA256 (<file>) = <hex>``.
+    """
+    bare: list[str] = []
+    named: dict[str, set[str]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("SHA256 (") and ") = " in line:
+            name, _, digest = line[len("SHA256 (") :].rpartition(") = ")
+        else:
+            digest, _, name = line.partition(" ")
+        digest, name = digest.strip().lower(), name.strip().lstrip("*").strip()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise BundlerError(f"{where} line {number} is not a sha256 line: {raw[:100]!r}")
+        if name:
+            named.setdefault(name.rsplit("/", 1)[-1], set()).add(digest)
+        else:
+            bare.append(digest)
+    if filename in named:
+        values = named[filename]
+        if len(values) > 1:
+            raise BundlerError(f"{where} lists {filename} with {len(values)} different sha256 values")
+        return next(iter(values))
+    if len(bare) == 1 and not named:
+        return bare[0]
+    if not bare and not named:
+        raise BundlerError(f"{where} is empty")
+    if named:
+        raise NotPublishedError(f"{where} does not list {filename} (it lists {', '.join(sorted(named)[:6])})")
+    raise BundlerError(f"{where} holds {len(bare)} digests without file names")
+
+
+def _run_bytes(cmd: list[str], label: str, timeout: float) -> bytes:
+    try:
+        proc = subprocess.run(cmd, check=False, capture_output=True, timeout=timeout)
+    except FileNotFoundError:
+        raise BundlerError(
+            f"{label}: {cmd[0]} is not installed (apt-get install {cmd[0]}, or pass --no-images)"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise BundlerError(f"{label}: {' '.join(cmd[:3])} ... timed out") from None
+    if proc.returncode != 0:
+        detail = " | ".join(proc.stderr.decode(errors="replace").strip().splitlines()[-3:])
+        for reason in ("manifest unknown", "name unknown", "not found"):
+            if reason in detail.lower():
+                raise NotPublishedError(f"the registry has no {cmd[-1].removeprefix('docker://')} ({reason})")
+        raise BundlerError(f"{label}: {' '.join(cmd)} failed (exit {proc.returncode}): {detail}")
+    return proc.stdout
+
+
+@dataclass
+class DigestResolver:
+    """The platform manifest digest of an image, as the registry (or --registry-mirror) serves it."""
+
+    registry_mirror: str | None
+    insecure: bool
+    timeout: float
+
+    def resolve(self, ref: str, arch: str) -> tuple[str, str | None, str]:
+        """(platform manifest digest, list digest or None, source reference)."""
+        repo = ImageCopier(self.registry_mirror, self.insecure, Path()).source(ref)
+        _, tag = split_ref(ref)
+        tls = ["--tls-verify=false"] if self.insecure else []
+        label = f"{ref} ({arch})"
+        src = f"docker://{repo}:{tag}"
+        raw = _run_bytes(["skopeo", "inspect", "--raw", *tls, src], label, self.timeout)
+        top = "sha256:" + hashlib.sha256(raw).hexdigest()
+        try:
+            manifest = json.loads(raw)
+        except ValueError:
+            raise BundlerError(f"{label}: the registry's manifest for {src} is not JSON") from None
+        if isinstance(manifest, dict) and isinstance(manifest.get("manifests"), list):
+            wanted = [
+                m
+                for m in manifest["manifests"]
+                if (m.get("platform") or {}).get("os") == "linux"
+                and (m.get("platform") or {}).get("architecture") == arch
+            ]
+            # arm64 images are v8; prefer an entry without a variant or with v8.
+            wanted.sort(key=lambda m: (m.get("platform") or {}).get("variant") not in (None, "v8"))
+            if not wanted or not str(wanted[0].get("digest", "")).startswith("sha256:"):
+                raise NotPublishedError(f"the image list {src} ({top}) has no linux/{arch} image")
+            return str(wanted[0]["digest"]), top, f"docker://{ref}"
+        # A single-platform manifest: make sure it is this architecture.
+        config = _run_bytes(
+            ["skopeo", "inspect", "--config", "--raw", *tls, f"docker://{repo}@{top}"], label, self.timeout
+        )
+        try:
+            image_arch = json.loads(config).get("architecture")
+        except (ValueError, AttributeError):
+            image_arch = None
+        if image_arch != arch:
+            raise NotPublishedError(
+                f"{src} is a single-platform image for {image_arch or 'an unknown architecture'}, not {arch}"
+            )
+        return top, None, f"docker://{ref}"
+
+
+def resolve_slots(slots: list[Slot], args: argparse.Namespace) -> list[PinResult]:
+    """Fetch the published checksum (or registry digest) of every slot and compare it with the table."""
+    files: dict[str, str | NotPublishedError | BundlerError] = {}
+    resolver = DigestResolver(args.registry_mirror, _insecure(args), args.timeout)
+    results = []
+    for slot in slots:
+        if slot.problem:
+            results.append(PinResult(slot, "error", detail=slot.problem))
+            continue
+        if slot.kind == "image":
+            if args.no_images:
+                continue
+            assert slot.image is not None
+            try:
+                value, list_digest, source = resolver.resolve(slot.image, slot.arch)
+            except NotPublishedError as exc:
+                results.append(_unpublished(slot, f"docker://{slot.image}", str(exc)))
+                continue
+            except BundlerError as exc:
+                results.append(PinResult(slot, "error", source=f"docker://{slot.image}", detail=str(exc)))
+                continue
+            accepted = {value, list_digest} - {None}
+            current = slot.current
+            if current and not current.startswith("sha256:"):
+                current = "sha256:" + current
+            results.append(_compare(slot, value, source, current in accepted if current else None))
+            continue
+        if not slot.checksum_url:
+            results.append(
+                _unpublished(
+                    slot,
+                    "",
+                    f"airgap_artifacts['{slot.component}'] names no checksum_url for {slot.version}: the project "
+                    'publishes no checksum file next to this download (docs/bundle.md, "Pinned checksums")',
+                )
+            )
+            continue
+        url = slot.checksum_url
+        if url not in files:
+            fetch_from = mirror_url(url, args.mirror)
+            try:
+                files[url] = fetch_text(fetch_from, timeout=args.timeout)
+            except (NotPublishedError, BundlerError) as exc:
+                files[url] = exc
+        got = files[url]
+        try:
+            if isinstance(got, Exception):
+                raise got
+            value = published_sha256(got, slot.key, url)
+        except NotPublishedError as exc:
+            results.append(_unpublished(slot, url, str(exc)))
+            continue
+        except BundlerError as exc:
+            results.append(PinResult(slot, "error", source=url, detail=str(exc)))
+            continue
+        results.append(_compare(slot, value, url, slot.current.lower() == value if slot.current else None))
+    return results
+
+
+def _unpublished(slot: Slot, source: str, why: str) -> PinResult:
+    if slot.current:
+        return PinResult(
+            slot, "kept", slot.current, source, f"kept the table's pin; nothing published to compare it with: {why}"
+        )
+    return PinResult(slot, "missing", None, source, f"left null: {why}")
+
+
+def _compare(slot: Slot, value: str, source: str, matches: bool | None) -> PinResult:
+    if matches is None:
+        return PinResult(slot, "new", value, source)
+    if matches:
+        return PinResult(slot, "same", slot.current, source)
+    return PinResult(
+        slot,
+        "conflict",
+        value,
+        source,
+        f"the table pins {slot.current}, but {source} publishes {value}. Nothing was written. Find out which is "
+        "right (a re-released file, a wrong pin, or a tampered download) before changing the table by hand.",
+    )
+
+
+# --- Editing the table text: only the null scalars change -------------------
+
+
+class TableEditError(BundlerError):
+    """The table's text cannot be edited as asked; nothing was written."""
+
+
+@dataclass(eq=False)
+class _YNode:
+    kind: str  # scalar | map | seq | alias
+    start: int
+    end: int
+    anchor: str | None = None
+    flow: bool = False
+    value: str = ""
+    plain: bool = False
+    pairs: list[tuple[_YNode, _YNode]] = field(default_factory=list)
+    items: list[_YNode] = field(default_factory=list)
+    target: _YNode | None = None  # what an alias points at
+
+    @property
+    def is_null(self) -> bool:
+        return self.kind == "scalar" and self.plain and self.value in YAML_NULLS
+
+    def get(self, key: str) -> tuple[_YNode, _YNode] | None:
+        return next(((k, v) for k, v in self.pairs if k.kind == "scalar" and k.value == key), None)
+
+
+def _compose_with_positions(text: str) -> _YNode:
+    """The first YAML document as a tree that keeps every node's position and every alias."""
+    import yaml  # noqa: PLC0415 - PyYAML is only needed to read the table
+
+    events = iter(yaml.parse(text, Loader=yaml.SafeLoader))
+    anchors: dict[str, _YNode] = {}
+
+    def build(event: Any) -> _YNode:
+        start, end = event.start_mark.index, event.end_mark.index
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise TableEditError(f"alias *{event.anchor} has no anchor")
+            return _YNode("alias", start, end, value=event.anchor, target=anchors[event.anchor])
+        if isinstance(event, yaml.ScalarEvent):
+            node = _YNode("scalar", start, end, event.anchor, value=event.value)
+            node.plain = event.style is None and bool(event.implicit[0])
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            is_map = isinstance(event, yaml.MappingStartEvent)
+            node = _YNode("map" if is_map else "seq", start, end, event.anchor, flow=bool(event.flow_style))
+            closing = yaml.MappingEndEvent if is_map else yaml.SequenceEndEvent
+            while not isinstance(nxt := next(events), closing):
+                if is_map:
+                    node.pairs.append((build(nxt), build(next(events))))
+                else:
+                    node.items.append(build(nxt))
+            node.end = nxt.end_mark.index
+        else:
+            raise TableEditError(f"unexpected YAML event {type(event).__name__}")
+        if node.anchor:
+            anchors[node.anchor] = node
+        return node
+
+    for event in events:
+        if isinstance(event, yaml.DocumentStartEvent):
+            return build(next(events))
+    raise TableEditError("the table holds no YAML document")
+
+
+def _line_start(text: str, index: int) -> int:
+    return text.rfind("\n", 0, index) + 1
+
+
+def fill_table_text(text: str, fills: dict[tuple[str, str, str, str], str]) -> str:
+    """Return ``text`` with each null slot (component, version, arch, key) set to its value.
+
+    Only the null scalars change (``null`` -> ``"<value>"``), so comments,
+    quoting and layout stay as they are. One exception: a slot reached through
+    a YAML alias (``arm64: *k8s_unpinned``) cannot get its own value while the
+    alias stands, so that alias becomes an explicit copy of the anchored
+    mapping (same keys, its own values), and an anchor left without aliases
+    is dropped. A slot that is not null is never touched: TableEditError.
+    """
+    root = _compose_with_positions(text)
+    top = root.get("airgap_artifacts") if root.kind == "map" else None
+    if top is None or top[1].kind != "map":
+        raise TableEditError("the table does not define the airgap_artifacts mapping")
+    # Where each (component, version, arch) mapping is, and every alias site.
+    arch_sites: dict[tuple[str, str, str], tuple[_YNode, _YNode, _YNode]] = {}  # -> (key, value, parent)
+    for comp_key, comp in top[1].pairs:
+        versions = comp.get("versions") if comp.kind == "map" else None
+        if not versions or versions[1].kind != "map":
+            continue
+        for ver_key, per_version in versions[1].pairs:
+            if per_version.kind != "map":
+                continue
+            for arch_key, arch_value in per_version.pairs:
+                if arch_key.value in PIN_ARCHES:
+                    arch_sites[(comp_key.value, ver_key.value, arch_key.value)] = (arch_key, arch_value, per_version)
+    # Every alias, by the node it points at: the arch site it stands for, or None elsewhere.
+    site_of = {id(value): path for path, (_k, value, _p) in arch_sites.items()}
+    aliases_of: dict[int, list[tuple[str, str, str] | None]] = {}
+
+    def collect_aliases(node: _YNode) -> None:
+        if node.kind == "alias" and node.target is not None:
+            aliases_of.setdefault(id(node.target), []).append(site_of.get(id(node)))
+        for k, v in node.pairs:
+            collect_aliases(k)
+            collect_aliases(v)
+        for item in node.items:
+            collect_aliases(item)
+
+    collect_aliases(root)
+
+    by_site: dict[tuple[str, str, str], dict[str, str]] = {}
+    for (component, version, arch, key), value in fills.items():
+        by_site.setdefault((component, version, arch), {})[key] = value
+    edits: list[tuple[int, int, str]] = []
+    materialize: set[tuple[str, str, str]] = set()
+    for site, keys in by_site.items():
+        if site not in arch_sites:
+            raise TableEditError(
+                f"no airgap_artifacts['{site[0]}'].versions['{site[1]}'].{site[2]} mapping in the table"
+            )
+        _k, value, _p = arch_sites[site]
+        mapping = value.target if value.kind == "alias" else value
+        if mapping is None or mapping.kind != "map":
+            raise TableEditError(f"airgap_artifacts['{site[0]}'].versions['{site[1]}'].{site[2]} is not a mapping")
+        for key in keys:
+            pair = mapping.get(key)
+            where = f"airgap_artifacts['{site[0]}'].versions['{site[1]}'].{site[2]}['{key}']"
+            if pair is None:
+                raise TableEditError(f"{where} is not in the table")
+            if not pair[1].is_null:
+                raise TableEditError(f"{where} is already pinned; pins are never overwritten")
+        if value.kind == "alias":
+            materialize.add(site)
+        elif mapping.anchor and aliases_of.get(id(mapping)):
+            # The anchored values are about to change: every alias of them becomes a copy first.
+            if None in aliases_of[id(mapping)]:
+                raise TableEditError(
+                    f"&{mapping.anchor} is also used outside the versions' arch mappings: edit that part by hand"
+                )
+            materialize.update(p for p in aliases_of[id(mapping)] if p is not None)
+    for site, keys in by_site.items():
+        _k, value, _p = arch_sites[site]
+        if value.kind == "alias":
+            continue
+        for key, new in keys.items():
+            scalar = value.get(key)[1]  # type: ignore[index]
+            if scalar.start == scalar.end:  # an empty value: "key:" -> "key: <value>"
+                edits.append((scalar.start, scalar.end, f' "{new}"'))
+            else:
+                edits.append((scalar.start, scalar.end, f'"{new}"'))
+    for site in sorted(materialize):
+        key_node, alias, parent = arch_sites[site]
+        mapping = alias.target
+        assert mapping is not None
+        keys = by_site.get(site, {})
+        entries = []
+        for k, v in mapping.pairs:
+            if v.kind != "scalar":
+                raise TableEditError(
+                    f"cannot copy the anchored mapping *{alias.value}: it holds more than plain values"
+                )
+            new = keys.get(k.value)
+            entries.append((text[k.start : k.end], f'"{new}"' if new is not None else text[v.start : v.end]))
+        if mapping.flow or parent.flow:
+            edits.append((alias.start, alias.end, "{" + ", ".join(f"{k}: {v}" for k, v in entries) + "}"))
+        else:
+            colon = alias.start
+            while colon > 0 and text[colon - 1] in " \t":
+                colon -= 1
+            indent = " " * (key_node.start - _line_start(text, key_node.start) + 2)
+            edits.append((colon, alias.end, "".join(f"\n{indent}{k}: {v}" for k, v in entries)))
+    # An anchor whose every alias became a copy is no longer used: drop it.
+    for path_list in aliases_of.values():
+        if not path_list or not all(p in materialize for p in path_list):
+            continue
+        mapping = arch_sites[path_list[0]][1].target
+        assert mapping is not None and mapping.anchor
+        mark = "&" + mapping.anchor
+        if text.startswith(mark, mapping.start):
+            begin = mapping.start
+            while begin > 0 and text[begin - 1] in " \t":
+                begin -= 1
+            edits.append((begin, mapping.start + len(mark), ""))
+    out = text
+    last = len(text) + 1
+    for start, end, new in sorted(edits, reverse=True):
+        if end > last:
+            raise TableEditError("overlapping edits of the table (a bug: please report it)")
+        out = out[:start] + new + out[end:]
+        last = start
+    return out
+
+
+def write_pins(table_path: Path, fills: dict[tuple[str, str, str, str], str]) -> list[str]:
+    """Fill the null slots in the table file; return warnings. Checks the result before replacing the file."""
+    text = table_path.read_text(encoding="utf-8")
+    before = B.load_table(table_path)
+    new_text = fill_table_text(text, fills)
+    import yaml  # noqa: PLC0415
+
+    try:
+        after = (yaml.safe_load(new_text) or {}).get("airgap_artifacts")
+    except yaml.YAMLError as exc:
+        raise TableEditError(f"the edited table would not be valid YAML ({exc}); nothing was written") from None
+    expected = json.loads(json.dumps(before))
+    for (component, version, arch, key), value in fills.items():
+        expected[component]["versions"][version][arch][key] = value
+    if json.loads(json.dumps(after)) != expected:
+        raise TableEditError("the edited table would not load as the old one plus the new pins; nothing was written")
+    part = table_path.with_name(table_path.name + ".part")
+    part.write_text(new_text, encoding="utf-8")
+    os.chmod(part, table_path.stat().st_mode & 0o7777)
+    os.replace(part, table_path)
+    return [
+        f"{table_path}:{number}: {len(line)} characters (yamllint allows {YAMLLINT_LINE_LENGTH}): "
+        "write that mapping in block style"
+        for number, line in enumerate(new_text.splitlines(), start=1)
+        if len(line) > YAMLLINT_LINE_LENGTH and line not in text.splitlines()
+    ]
+
+
+def pin(args: argparse.Namespace) -> int:
+    table_path = Path(args.table)
+    table = B.load_table(table_path)
+    components = [c.strip() for item in args.component or [] for c in item.split(",") if c.strip()]
+    slots = select_slots(table_slots(table), components, args.set or [], args.arch or [])
+    if args.mirror:
+        log(f"note: checksum files come through the mirror {args.mirror}")
+    results = resolve_slots(slots, args)
+    errors = [r for r in results if r.status in ("conflict", "error")]
+    conflicts = any(r.status == "conflict" for r in errors)
+    new = {r.slot.path: r.value for r in results if r.status == "new" and r.value}
+    warnings: list[str] = []
+    written = False
+    if args.write and new and not conflicts:
+        warnings = write_pins(table_path, new)
+        written = True
+    verbs = {"new": "pinned" if written else "would pin", "same": "ok", "kept": "kept", "missing": "left null"}
+    for r in results:
+        s = r.slot
+        if r.status in ("new", "same"):
+            print(f"{verbs[r.status]:<9}  {s.component} {s.version} {s.arch} {s.key} {r.value} {r.source}")
+        elif r.status in ("kept", "missing"):
+            print(f"{verbs[r.status]:<9}  {s.component} {s.version} {s.arch} {s.key}: {r.detail}")
+    for r in errors:
+        log(f"error: {r.slot.label()}: {r.detail}")
+    for warning in warnings:
+        log(f"warning: {warning}")
+    counts = {k: sum(r.status == k for r in results) for k in ("new", "same", "kept", "missing")}
+    summary = (
+        f"{counts['new']} new, {counts['same']} already pinned and matching, {counts['kept']} kept without a "
+        f"published value, {counts['missing']} left null, {len(errors)} error(s)"
+    )
+    if conflicts:
+        log(f"{summary}. Nothing was written: a published checksum disagrees with a pin.")
+    elif written:
+        log(f"{summary}. Wrote {len(new)} pin(s) to {table_path}: review the diff (git diff) before committing.")
+    elif new:
+        log(f"{summary}. Dry run: add --write to fill these {len(new)} null pin(s) in {table_path}.")
+    else:
+        log(f"{summary}. Nothing to write.")
+    return 1 if errors else 0
+
+
+def parse_pin_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="upstream.py pin",
+        description=(
+            "Fill the versions table's null checksums from the checksum files the projects publish next to their "
+            "releases (and image digests from the registries). Prints what it would pin; --write edits the table."
+        ),
+        epilog="Example: tools/bundle/upstream.py pin --component etcd --version 3.6.16 --write",
+    )
+    parser.add_argument("--table", default=str(DEFAULT_TABLE), help="versions table (default: the collection's)")
+    parser.add_argument("--component", action="append", metavar="C1,C2", help="only these components (repeatable)")
+    parser.add_argument(
+        "--version", dest="set", action="append", metavar="[COMPONENT=]VERSION", help="only this version (repeatable)"
+    )
+    parser.add_argument("--arch", action="append", choices=PIN_ARCHES, help="only this architecture (repeatable)")
+    parser.add_argument("--no-images", action="store_true", help="leave image digests alone (no skopeo needed)")
+    parser.add_argument("--write", action="store_true", help="fill the null pins in the table file")
+    parser.add_argument("--mirror", metavar="BASE", help="fetch https://HOST/PATH from BASE/HOST/PATH instead")
+    parser.add_argument("--registry-mirror", metavar="HOST:PORT", help="ask HOST:PORT/REGISTRY/REPO for image digests")
+    parser.add_argument("--registry-insecure", action="store_true", help="no TLS check on the registry mirror")
+    parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
+    return parser.parse_args(argv)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Build an airgap.k8s bundle from upstream release artifacts (on a connected machine).",
-        epilog="Example: tools/bundle/upstream.py --inventory inventory/prod --arch amd64 --out files/bundle",
+        epilog="Example: tools/bundle/upstream.py --inventory inventory/prod --arch amd64 --out files/bundle. "
+        "To fill the table's null checksums first: tools/bundle/upstream.py pin --help",
     )
     parser.add_argument("--table", default=str(DEFAULT_TABLE), help="versions table (default: the collection's)")
     parser.add_argument("--inventory", help="inventory directory: choices are read from its group_vars/all.yml")
@@ -743,6 +1395,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pin"]:
+        args = parse_pin_args(argv[1:])
+        try:
+            return pin(args)
+        except (BundlerError, B.BundleError) as exc:
+            log(f"error: {exc}")
+            return 1
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
     args = parse_args(argv)
     try:
         build(args)
