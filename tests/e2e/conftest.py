@@ -62,8 +62,8 @@ class PlaybookRun:
         """Task names that reported a change (for a readable assertion message)."""
         names, current = [], ""
         for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("TASK ["):
-                current = line[6 : line.rfind("]")]
+            if line.startswith(("TASK [", "RUNNING HANDLER [")):
+                current = line[line.find("[") + 1 : line.rfind("]")]
             elif line.startswith("changed:"):
                 names.append(f"{current} :: {line[:160]}")
         return names

@@ -10,15 +10,17 @@ leader election on the survivors).
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import subprocess
 import textwrap
+import threading
 import time
 
 import pytest
 
-from .conftest import BUNDLE_DIR, Cluster, env
+from .conftest import BUNDLE_DIR, Cluster, env, run_playbook, tail
 
 pytestmark = pytest.mark.ha
 
@@ -79,6 +81,43 @@ def test_every_apiserver_ready_and_in_every_load_balancer(cluster: Cluster, topo
     state = cluster.ssh(worker, "echo 'show servers state kube_apiserver' | socat stdio /run/haproxy/admin.sock").stdout
     up = {line.split()[3] for line in state.splitlines()[2:] if line.strip() and line.split()[5] == "2"}
     assert up == set(control_planes), state
+
+
+def test_rolling_restart_keeps_the_api_answering(cluster: Cluster, topology):
+    """A control-plane change restarts one apiserver at a time; clients never notice."""
+    control_planes, worker = topology
+    results: list[tuple[float, bool, str]] = []
+    stop = threading.Event()
+
+    def keep_probing() -> None:
+        while not stop.is_set():
+            ok, out = probe(cluster, worker)
+            results.append((time.monotonic(), ok, out))
+            time.sleep(0.5)
+
+    prober = threading.Thread(target=keep_probing, daemon=True)
+    prober.start()
+    try:
+        run = run_playbook(cluster.inventory, "site.yml", "site-rolling", "-e", "control_plane_audit_log_maxage=29")
+    finally:
+        stop.set()
+        prober.join(timeout=120)
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    restarted = [t for t in run.changed_tasks if "Restart kube-apiserver" in t]
+    assert len(restarted) == len(control_planes), run.changed_tasks
+    # One at a time: each apiserver came up (was restarted) at a different moment.
+    starts = []
+    for host in control_planes:
+        unit = cluster.ssh(host, "systemctl show kube-apiserver -p ExecStart -p ActiveEnterTimestampMonotonic").stdout
+        assert "--audit-log-maxage=29" in unit, (host, unit)
+        starts.append(int(unit.split("ActiveEnterTimestampMonotonic=")[1].split()[0]))
+    starts.sort()
+    assert all(b - a >= 2_000_000 for a, b in itertools.pairwise(starts)), f"apiservers restarted together: {starts}"
+    failures = [f"{out}" for _, ok, out in results if not ok]
+    assert len(results) >= 20, f"only {len(results)} probes ran during the rolling restart"
+    assert not failures, (
+        f"{len(failures)} of {len(results)} readyz probes through the worker's LB failed: {failures[:5]}"
+    )
 
 
 def test_losing_a_control_plane_node_keeps_the_api_answering(cluster: Cluster, topology):
