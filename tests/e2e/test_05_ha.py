@@ -103,8 +103,8 @@ def test_rolling_restart_keeps_the_api_answering(cluster: Cluster, topology):
         stop.set()
         prober.join(timeout=120)
     assert run.rc == 0 and run.failed == 0, tail(run.log)
-    restarted = [t for t in run.changed_tasks if "Restart kube-apiserver" in t]
-    assert len(restarted) == len(control_planes), run.changed_tasks
+    restarted = [t for t in run.changed_tasks() if "Restart kube-apiserver" in t]
+    assert len(restarted) == len(control_planes), run.changed_tasks()
     # One at a time: each apiserver came up (was restarted) at a different moment.
     starts = []
     for host in control_planes:

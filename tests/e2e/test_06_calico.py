@@ -30,7 +30,7 @@ def test_manifests_accepted_by_the_apiserver(cluster: Cluster, encapsulation):
     assert "Accepted: " in log and "DaemonSet/calico-node" in log and "Deployment/calico-kube-controllers" in log, tail(
         run.log
     )
-    assert run.changed == 0, run.changed_tasks
+    assert run.changed == 0, run.changed_tasks()
     # Nothing was stored.
     assert cluster.kubectl("get", "daemonset", "-n", "kube-system", "calico-node", check=False).returncode != 0
 
