@@ -60,9 +60,11 @@ def topology(cluster: Cluster) -> tuple[list[str], str]:
     return control_planes, workers[0]
 
 
-def via(cluster: Cluster, host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def via(
+    cluster: Cluster, host: str, *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """kubectl as the administrator, straight to HOST's apiserver."""
-    return cluster.kubectl(f"--server=https://{cluster.hosts[host]}:6443", *args, check=check)
+    return cluster.kubectl(f"--server=https://{cluster.hosts[host]}:6443", *args, check=check, stdin=stdin)
 
 
 def ready_nodes(cluster: Cluster, host: str) -> dict[str, bool]:
@@ -157,7 +159,7 @@ def test_losing_a_control_plane_node_keeps_the_api_answering(cluster: Cluster, t
             "containers": [{"name": "pause", "image": pause_image()}],
         },
     }
-    cluster.kubectl(f"--server=https://{cluster.hosts[survivor]}:6443", "apply", "-f", "-", stdin=json.dumps(manifest))
+    via(cluster, survivor, "apply", "-f", "-", stdin=json.dumps(manifest))
     via(cluster, survivor, "wait", "--for=condition=Ready", "pod/e2e-ha-probe", "--timeout=180s")
 
     # Past the node-monitor grace period (40 s), the worker, whose kubelet

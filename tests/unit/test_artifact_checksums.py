@@ -11,32 +11,15 @@ refuse, naming the file and the table key.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from _upstream import TABLE, B, upstream
 
-ROOT = Path(__file__).resolve().parents[2]
-TABLE = ROOT / "roles" / "cluster_defaults" / "defaults" / "main" / "artifacts.yml"
-TOOL = ROOT / "tools" / "bundle" / "upstream.py"
 ARCHES = ("amd64", "arm64")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Image pins are manifest digests; the bundler accepts them with or without the prefix.
 DIGEST = re.compile(r"(sha256:)?[0-9a-f]{64}")
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("upstream_bundler_pins", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-upstream = _load_tool()
-B = upstream.B
 
 
 @pytest.fixture(scope="module")

@@ -9,29 +9,12 @@ against loopback stand-ins for the release sites and the registry.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from _upstream import TABLE, B, upstream
 
-ROOT = Path(__file__).resolve().parents[2]
-TABLE = ROOT / "roles" / "cluster_defaults" / "defaults" / "main" / "artifacts.yml"
-TOOL = ROOT / "tools" / "bundle" / "upstream.py"
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("upstream_bundler_pin", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-upstream = _load_tool()
-B = upstream.B
 A = "a" * 64
 C = "c" * 64
 
