@@ -6,30 +6,14 @@ defaults, or with SANDBOX_VERSIONS=<set> the table's test versions of that set.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from _scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_sandbox():
-    name = "airgap_sandbox"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools/sandbox/sandbox.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sandbox = _load_sandbox()
+sandbox = load_script("airgap_sandbox", "tools/sandbox/sandbox.py")
 TABLE = sandbox.load_table()
 K8S = TABLE["kubernetes"]
 PREVIOUS = {

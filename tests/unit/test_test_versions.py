@@ -8,34 +8,18 @@ apart, an etcd both minors work with, and no two versions sharing a bundle path.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from _scripts import ROOT, load_script
 
 from ansible_collections.airgap.k8s.plugins.module_utils import _bundle
 from ansible_collections.airgap.k8s.plugins.module_utils._preflight import etcd_version_problem
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE_PATH = ROOT / "roles/cluster_defaults/defaults/main/artifacts.yml"
 TABLE = _bundle.load_table(TABLE_PATH)
 SETS = sorted({s for entry in TABLE.values() for s in (entry.get("test_versions") or {})})
 
 
-def _load_builder():
-    name = "airgap_build_from_source"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools/bundle/build_from_source.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
+builder = load_script("airgap_build_from_source", "tools/bundle/build_from_source.py")
 
 
 def _version(text: str) -> tuple[int, ...]:
