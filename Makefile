@@ -19,9 +19,14 @@ VENV_STAMP := $(VENV)/.stamp
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): requirements/runtime.txt requirements/test.txt
+# Seconds, and first: nothing heavy starts on a machine that lacks them.
+.PHONY: prereqs
+prereqs: ## check the Debian packages of requirements/debian.txt (installs them when run as root)
+	@$(ROOT)/tools/prereqs.sh
+
+$(VENV_STAMP): requirements/runtime.txt requirements/test.txt | prereqs
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/test.txt

@@ -16,7 +16,7 @@ bundle: venv ## build the test bundle from source into files/bundle (cached in ~
 	$(PY) tools/bundle/build_from_source.py --out $(BUNDLE_DIR) $(BUNDLE_ARGS)
 
 .PHONY: sandbox
-sandbox: bundle sandbox-up ## the main job: bundle, 3 podman hosts, site.yml over SSH, then `kubectl get nodes`
+sandbox: prereqs bundle sandbox-up ## the main job: bundle, 3 sealed podman hosts, site.yml over SSH, then `kubectl get nodes`
 	$(BIN)/ansible-playbook -i $(SANDBOX_INVENTORY) playbooks/site.yml $(ANSIBLE_ARGS)
 	@echo
 	@$(SANDBOX_KUBECTL) --kubeconfig $(ROOT)/build/sandbox/cluster/admin.conf get nodes -o wide

@@ -21,7 +21,7 @@ SCENARIO ?= $(MOLECULE_SCENARIOS)
 
 .PHONY: sandbox-image sandbox-up sandbox-down sandbox-inventory sandbox-status molecule-test
 
-sandbox-image: ## build the node image (debootstrap, cached by recipe hash)
+sandbox-image: prereqs ## build the node image (debootstrap, cached by recipe hash)
 	$(ROOT)/tools/sandbox/image.sh
 
 sandbox-up: sandbox-image ## start NODES (default 3) SSH test hosts and write build/sandbox/hosts.yml

@@ -1,23 +1,44 @@
-"""End-to-end: a sandbox cluster deployed by site.yml over SSH from the bundle.
+"""End-to-end: one sealed sandbox, deployed once by site.yml over SSH, every check in a fixed order.
 
-One cluster per session (deploying takes minutes); tests run in file order:
-deploy checks, workloads, etcd failure, then idempotence. Set E2E_KEEP=1 to
-keep the sandbox afterwards for debugging, E2E_VERSIONS=previous to deploy
-the test bundle's older versions (sandbox.py --versions) instead of the
-defaults.
+The lifecycle (docs/testing.md): the `sandbox` fixture starts bare nodes on a
+sealed podman network; test_05 runs refusals while every host is still bare;
+the `cluster` fixture then deploys once, and the test files run against that
+one cluster in file order (install, workload, etcd, security, idempotence,
+drift, reboot, HA, the day-2 slot test_60..test_79, failures). A day-2 test
+is a new file in its slot that uses `cluster` (see the Cluster class).
+
+Settings (environment):
+  E2E_SANDBOX_NAME, E2E_SUBNET  which sandbox (default airgap-e2e, 10.89.78.0/24)
+  E2E_SHAPE       lifecycle (default: 3 control planes with etcd, a containerd
+                  and a Docker worker, one spare) or compact (`make sandbox`'s
+                  shape: one control plane, etcd on three nodes)
+  E2E_VARS        JSON object of inventory variables for the deploy, on top of
+                  DEPLOY_VARS, e.g. '{"kube_version": "1.35.4"}'
+  E2E_VERSIONS    a test_versions set of the versions table (e.g. previous)
+                  to deploy instead of the defaults (sandbox.py --versions)
+  E2E_KEEP=1      keep the sandbox afterwards
+  E2E_REUSE=1     reuse a sandbox deployed by an earlier E2E_KEEP=1 session (no
+                  teardown, no deploy): iterate on one test file
 """
 
 from __future__ import annotations
 
+import base64
+import copy
+import datetime
+import ipaddress
 import json
 import os
+import platform
 import re
 import shlex
+import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,17 +46,58 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 VENV_BIN = Path(os.environ.get("VENV", ROOT / ".venv")) / "bin"
-BUNDLE_DIR = Path(os.environ.get("BUNDLE_DIR", ROOT / "files" / "bundle"))
+BUNDLE_DIR = Path(os.environ.get("BUNDLE_DIR", ROOT / "files" / "bundle")).resolve()
 SANDBOX_NAME = os.environ.get("E2E_SANDBOX_NAME", "airgap-e2e")
 SANDBOX_SUBNET = os.environ.get("E2E_SUBNET", "10.89.78.0/24")
 # A test_versions set of the versions table (e.g. previous) to deploy instead of the defaults.
 SANDBOX_VERSIONS = os.environ.get("E2E_VERSIONS", "default")
 SANDBOX_DIR = BUILD / f"sandbox-{SANDBOX_NAME}"
-LOG_DIR = BUILD / "e2e"
+LOG_DIR = BUILD / "e2e" / SANDBOX_NAME
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+TABLE = ROOT / "roles" / "cluster_defaults" / "defaults" / "main" / "artifacts.yml"
 RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
     r"failed=(?P<failed>\d+)"
 )
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which started node (by index) plays which part; spares are started but not in the inventory."""
+
+    nodes: int
+    etcd: tuple[int, ...]
+    control_plane: tuple[int, ...]
+    workers: tuple[int, ...]
+    spares: tuple[int, ...] = ()
+    host_vars: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+SHAPES = {
+    # 3 control planes with etcd (tainted), a containerd worker, a Docker worker, a spare for day-2 tests.
+    "lifecycle": Shape(
+        nodes=6,
+        etcd=(1, 2, 3),
+        control_plane=(1, 2, 3),
+        workers=(4, 5),
+        spares=(6,),
+        host_vars={5: {"container_runtime": "docker"}},
+    ),
+    # `make sandbox`'s shape: etcd on three nodes, one of them the only control plane; all are workers.
+    "compact": Shape(nodes=3, etcd=(1, 2, 3), control_plane=(1,), workers=(1, 2, 3)),
+}
+SHAPE_NAME = os.environ.get("E2E_SHAPE", "lifecycle")
+
+# Inventory variables of every e2e deploy, on top of what tools/sandbox writes
+# (the bundle's versions, the container-host settings). The one place for
+# deploy-time overrides: E2E_VARS adds to it, Cluster.set_vars changes it later.
+DEPLOY_VARS: dict[str, Any] = {
+    # chrony from the bundle, the first control plane serving the others; the
+    # nodes' clock is the test machine's, so chronyd never sets it.
+    "os_prepare_chrony": True,
+    "os_prepare_chrony_set_clock": False,
+    **json.loads(os.environ.get("E2E_VARS") or "{}"),
+}
 
 
 def env() -> dict[str, str]:
@@ -45,6 +107,13 @@ def env() -> dict[str, str]:
     out["PATH"] = f"{VENV_BIN}:{out.get('PATH', '')}"
     out["ANSIBLE_FORCE_COLOR"] = "0"
     return out
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- playbook runs
 
 
 @dataclass
@@ -62,10 +131,17 @@ class PlaybookRun:
     def failed(self) -> int:
         return sum(h["failed"] + h["unreachable"] for h in self.recap.values())
 
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and self.failed == 0
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
     def changed_tasks(self) -> list[str]:
         """Task names that reported a change (for a readable assertion message)."""
         names, current = [], ""
-        for line in self.log.read_text(errors="replace").splitlines():
+        for line in self.text().splitlines():
             if line.startswith(("TASK [", "RUNNING HANDLER [")):
                 current = line[line.find("[") + 1 : line.rfind("]")]
             elif line.startswith("changed:"):
@@ -73,68 +149,334 @@ class PlaybookRun:
         return names
 
 
-def run_playbook(inventory: Path, playbook: str, name: str, *extra: str) -> PlaybookRun:
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = LOG_DIR / f"{name}.log"
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook), *extra]
-    start = time.monotonic()
-    with log.open("w") as fh:
-        fh.write("$ " + shlex.join(cmd) + "\n")
-        fh.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT, check=False)
-    seconds = time.monotonic() - start
+def parse_recap(log: Path) -> dict[str, dict[str, int]]:
     recap = {}
     for line in log.read_text(errors="replace").splitlines():
         m = RECAP.match(line)
         if m:
             recap[m["host"]] = {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
-    return PlaybookRun(proc.returncode, log, recap, seconds)
+    return recap
 
 
-def tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+def run_playbook(inventory: Path, playbook: str, name: str, *extra: str, hosts: Iterable[str]) -> PlaybookRun:
+    """ansible-playbook, its log in build/e2e/<sandbox>/<name>.log.
+
+    Whatever the outcome, the PLAY RECAP must list every host in HOSTS: a run
+    that printed no recap (a crash, a syntax error) or skipped a host must not
+    read as "changed=0".
+    """
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = LOG_DIR / f"{name}.log"
+    path = playbook if playbook.startswith("/") else str(ROOT / "playbooks" / playbook)
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), path, *extra]
+    start = time.monotonic()
+    with log.open("w") as fh:
+        fh.write("$ " + shlex.join(cmd) + "\n")
+        fh.flush()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT, check=False)
+    run = PlaybookRun(proc.returncode, log, parse_recap(log), time.monotonic() - start)
+    missing = sorted(set(hosts) - set(run.recap))
+    assert not missing, f"{name}: PLAY RECAP lacks {missing} (rc={run.rc}, log {log}):\n{tail(log)}"
+    return run
+
+
+# ---------------------------------------------------------------- inventory
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML without anchors: an inventory a person can read and diff."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
 
 
 @dataclass
-class Cluster:
-    inventory: Path
-    hosts: dict[str, str]  # name -> ip
-    groups: dict[str, list[str]]
-    kubeconfig: Path
-    kubectl_bin: Path
+class Inventory:
+    """An inventory written from data: hosts.yml, group_vars/all.yml, host_vars/<host>.yml."""
+
+    path: Path  # .../hosts.yml
+    connection: dict[str, Any]  # all.vars: SSH user, key, options
+    addresses: dict[str, str]  # inventory host -> ip
+    groups: dict[str, list[str]]  # etcd, kube_control_plane, kube_node
+    vars: dict[str, Any]  # group_vars/all.yml
+    host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def write(self) -> Path:
+        root = self.path.parent
+        for sub in ("group_vars", "host_vars"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            for old in (root / sub).glob("*.yml"):
+                old.unlink()
+        doc = {
+            "all": {
+                "vars": self.connection,
+                "hosts": {h: {"ansible_host": ip, "ip": ip} for h, ip in self.addresses.items()},
+                "children": {
+                    **{g: {"hosts": {h: {} for h in members}} for g, members in self.groups.items()},
+                    "k8s_cluster": {"children": {"kube_control_plane": {}, "kube_node": {}}},
+                },
+            }
+        }
+        header = "# Written by tests/e2e/conftest.py (Inventory.write).\n"
+        self.path.write_text(header + dump(doc))
+        (root / "group_vars" / "all.yml").write_text(header + dump(self.vars))
+        for host, hv in self.host_vars.items():
+            if hv:
+                (root / "host_vars" / f"{host}.yml").write_text(header + dump(hv))
+        return self.path
+
+    def copy_to(self, path: Path) -> Inventory:
+        """A deep copy that writes elsewhere (for a deliberately bad inventory)."""
+        other = copy.deepcopy(self)
+        other.path = path
+        return other
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.addresses)
+
+
+# ---------------------------------------------------------------- the sandbox
+
+
+def sandbox_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [str(VENV_BIN / "python"), str(ROOT / "tools" / "sandbox" / "sandbox.py"), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env(), check=check, text=True)
+
+
+def podman(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["podman", *args], env=env(), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"podman {shlex.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+@dataclass
+class Sandbox:
+    """Started nodes: names, addresses, SSH key; what tools/sandbox wrote for them."""
+
+    shape: Shape
+    nodes: dict[str, str]  # every started node -> ip
     key: Path
-    first_run: PlaybookRun
+    connection: dict[str, Any]
+    vars: dict[str, Any]  # the sandbox's group_vars/all.yml
+    subnet: str
+    gateway: str  # the sealed network's dead-end default gateway
 
-    def kubectl(
-        self, *args: str, check: bool = True, timeout: int = 120, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), *args]
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def kubectl_json(self, *args: str) -> dict:
-        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+    def name(self, index: int) -> str:
+        return f"{SANDBOX_NAME}-node{index}"
 
     def ssh(self, host: str, command: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
         """Run a command on a node over real SSH, as the inventory does."""
         cmd = [
             "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{self.hosts[host]}", command,
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{self.nodes[host]}", command,
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"{host}: {command!r} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def inventory(self, path: Path, shape: Shape | None = None) -> Inventory:
+        """The shape's inventory for these nodes (spares left out), not yet written."""
+        shape = shape or self.shape
+        in_inventory = sorted(set(shape.etcd) | set(shape.control_plane) | set(shape.workers))
+        return Inventory(
+            path=path,
+            connection=dict(self.connection),
+            addresses={self.name(i): self.nodes[self.name(i)] for i in in_inventory},
+            groups={
+                "etcd": [self.name(i) for i in shape.etcd],
+                "kube_control_plane": [self.name(i) for i in shape.control_plane],
+                "kube_node": [self.name(i) for i in shape.workers],
+            },
+            vars={**self.vars, **DEPLOY_VARS},
+            host_vars={self.name(i): dict(hv) for i, hv in shape.host_vars.items()},
+        )
+
+
+def reusing() -> bool:
+    return os.environ.get("E2E_REUSE") == "1"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The shape's nodes, started bare (or reused with E2E_REUSE=1); removed afterwards unless E2E_KEEP=1."""
+    if not (BUNDLE_DIR / "manifest.json").exists():
+        pytest.fail(f"No bundle at {BUNDLE_DIR}: run `make bundle` first (make e2e does).")
+    if SHAPE_NAME not in SHAPES:
+        pytest.fail(f"E2E_SHAPE={SHAPE_NAME!r}: use one of {', '.join(SHAPES)}")
+    shape = SHAPES[SHAPE_NAME]
+    image = subprocess.run(
+        [str(ROOT / "tools" / "sandbox" / "image.sh"), "--ref"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    settings = [
+        "--name", SANDBOX_NAME, "--subnet", SANDBOX_SUBNET, "--nodes", str(shape.nodes),
+        "--image", image, "--bundle-dir", str(BUNDLE_DIR), "--timeout", "600", "--versions", SANDBOX_VERSIONS,
+    ]  # fmt: skip
+    if not reusing():
+        # Bare hosts every session: the deploy is what is under test.
+        sandbox_cmd("down", "--name", SANDBOX_NAME)
+        for stale in LOG_DIR.glob("*.log"):
+            stale.unlink()
+    sandbox_cmd("up", *settings)
+    try:
+        written = yaml.safe_load((SANDBOX_DIR / "hosts.yml").read_text())["all"]
+        state = json.loads((SANDBOX_DIR / "state.json").read_text())
+        subnet = ipaddress.ip_network(state["SUBNET"])
+        yield Sandbox(
+            shape=shape,
+            nodes={name: hv["ip"] for name, hv in written["hosts"].items()},
+            key=SANDBOX_DIR / "id_ed25519",
+            connection=written["vars"],
+            vars=yaml.safe_load((SANDBOX_DIR / "group_vars" / "all.yml").read_text()) or {},
+            subnet=str(subnet),
+            gateway=str(subnet.broadcast_address - 1),
+        )
+    finally:
+        if os.environ.get("E2E_KEEP") != "1" and not reusing():
+            sandbox_cmd("down", "--name", SANDBOX_NAME, check=False)
+
+
+# ---------------------------------------------------------------- the cluster
+
+
+def table() -> dict[str, Any]:
+    return yaml.safe_load(TABLE.read_text())["airgap_artifacts"]
+
+
+@dataclass
+class Cluster:
+    """The deployed cluster. Day-2 tests change it through these methods.
+
+    Fields: `sandbox` (the nodes), `inv` (the Inventory the deploy used;
+    `inventory` is its hosts.yml), `spares` (started nodes not in the
+    inventory, name -> ip), `first_run` (site.yml's first run).
+    """
+
+    sandbox: Sandbox
+    inv: Inventory
+    first_run: PlaybookRun
+    spares: dict[str, str] = field(default_factory=dict)
+
+    # -- inventory
+    @property
+    def inventory(self) -> Path:
+        return self.inv.path
+
+    @property
+    def hosts(self) -> dict[str, str]:
+        """Inventory hosts -> ip."""
+        return self.inv.addresses
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        return self.inv.groups
+
+    @property
+    def control_planes(self) -> list[str]:
+        return self.groups["kube_control_plane"]
+
+    @property
+    def etcd_members(self) -> list[str]:
+        return self.groups["etcd"]
+
+    @property
+    def nodes(self) -> list[str]:
+        """Kubernetes nodes: control planes and workers."""
+        return sorted(set(self.control_planes) | set(self.groups["kube_node"]))
+
+    @property
+    def workers(self) -> list[str]:
+        """Nodes that run workloads (kube_node; control planes not in it are tainted)."""
+        return self.groups["kube_node"]
+
+    def var(self, host: str, name: str) -> Any:
+        """An inventory variable as HOST sees it (host_vars, then group_vars/all), or the table default."""
+        if name in self.inv.host_vars.get(host, {}):
+            return self.inv.host_vars[host][name]
+        return self.inv.vars.get(name)
+
+    def runtime(self, host: str) -> str:
+        return self.var(host, "container_runtime") or "containerd"
+
+    @property
+    def kube_version(self) -> str:
+        return str(self.inv.vars.get("kube_version") or table()["kubernetes"]["default"])
+
+    def set_vars(self, **values: Any) -> None:
+        """Change group_vars/all.yml (e.g. versions for an upgrade); the next playbook run applies them."""
+        self.inv.vars.update(values)
+        self.inv.write()
+
+    def add_host(self, name: str, groups: Iterable[str], **host_vars: Any) -> None:
+        """Move a spare into the inventory (add-node tests); the next playbook run installs it."""
+        ip = self.spares.pop(name)
+        self.inv.addresses[name] = ip
+        for group in groups:
+            self.inv.groups[group].append(name)
+        if host_vars:
+            self.inv.host_vars[name] = host_vars
+        self.inv.write()
+
+    def remove_host(self, name: str) -> None:
+        """Take a host out of the inventory; it becomes a spare again (remove-node tests)."""
+        ip = self.inv.addresses.pop(name)
+        for members in self.inv.groups.values():
+            if name in members:
+                members.remove(name)
+        self.inv.host_vars.pop(name, None)
+        self.spares[name] = ip
+        self.inv.write()
+
+    def playbook(self, playbook: str, name: str, *extra: str, hosts: Iterable[str] | None = None) -> PlaybookRun:
+        """Run a playbook against the inventory; the recap must list HOSTS (default: every inventory host)."""
+        return run_playbook(self.inventory, playbook, name, *extra, hosts=self.inv.hosts if hosts is None else hosts)
+
+    # -- reaching the cluster
+    @property
+    def kubeconfig(self) -> Path:
+        return self.inventory.parent / "cluster" / "admin.conf"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """The controller-side state: pki/, kubeconfigs, encryption key."""
+        return self.inventory.parent / "cluster"
+
+    @property
+    def kubectl_bin(self) -> Path:
+        return BUNDLE_DIR / "kubernetes" / self.kube_version / ARCH / "kubectl"
+
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: int = 120, stdin: str | None = None, server: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl as the administrator; SERVER (a control-plane host) talks to that apiserver directly."""
+        via = [f"--server=https://{self.hosts[server]}:6443"] if server else []
+        cmd = [str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), *via, *args]
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{shlex.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def kubectl_json(self, *args: str, server: str | None = None) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json", server=server).stdout)
+
+    def ssh(self, host: str, command: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+        """A command on any started node (inventory host or spare) over SSH."""
+        return self.sandbox.ssh(host, command, check=check, timeout=timeout)
+
+    def read_bytes(self, host: str, path: str) -> bytes:
+        return base64.b64decode(self.ssh(host, f"base64 -w0 {shlex.quote(path)}").stdout)
+
     def put_file(self, host: str, path: str, data: bytes, mode: str = "0600") -> None:
-        cmd = [
-            "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{self.hosts[host]}",
-            f"umask 077 && cat > {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}",
-        ]  # fmt: skip
-        subprocess.run(cmd, input=data, capture_output=True, timeout=60, check=True)
+        encoded = base64.b64encode(data).decode()
+        self.ssh(
+            host, f"umask 077 && echo {encoded} | base64 -d > {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}"
+        )
 
     def module(self, host: str, name: str, args: dict) -> dict:
         """Run one of the collection's modules on a host (ad hoc, over SSH) and return its result."""
@@ -151,73 +493,261 @@ class Cluster:
             raise AssertionError(f"{name} on {host}: no JSON output:\n{proc.stdout}\n{proc.stderr}") from exc
         return data["plays"][0]["tasks"][0]["hosts"][host]
 
+    def etcdctl(self, host: str, args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """etcdctl on an etcd member with the health-check client certificate (/etc/etcd/etcdctl.env)."""
+        return self.ssh(host, f". /etc/etcd/etcdctl.env && etcdctl {args}", check=check)
 
-TABLE = ROOT / "roles" / "cluster_defaults" / "defaults" / "main" / "artifacts.yml"
+    # -- state
+    def node_ready(self) -> dict[str, bool]:
+        items = self.kubectl_json("get", "nodes")["items"]
+        return {
+            n["metadata"]["name"]: any(
+                c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+            )
+            for n in items
+        }
+
+    def ready_since(self, hosts: Iterable[str], moment: float, server: str | None = None) -> dict[str, bool]:
+        """Per host: Ready, with a kubelet heartbeat later than MOMENT (time.time()), e.g. a reboot."""
+        out = dict.fromkeys(hosts, False)
+        for node in self.kubectl_json("get", "nodes", server=server)["items"]:
+            name = node["metadata"]["name"]
+            ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+            beat = datetime.datetime.fromisoformat(ready["lastHeartbeatTime"].replace("Z", "+00:00")).timestamp()
+            if name in out:
+                out[name] = ready["status"] == "True" and beat > moment
+        return out
+
+    def etcd_healthy(self, via: str | None = None) -> bool:
+        member = via or self.etcd_members[0]
+        proc = self.etcdctl(member, "endpoint health --cluster -w json --command-timeout=5s", check=False)
+        try:
+            report = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            return False
+        return len(report) == len(self.etcd_members) and all(h["health"] for h in report)
+
+    def wait_for(self, what: str, predicate, timeout: float = 300, interval: float = 5):
+        """Poll PREDICATE until it returns something true; fail naming WHAT and the last value."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            try:
+                last = predicate()
+            except (AssertionError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
+                last = f"{type(exc).__name__}: {str(exc)[:300]}"
+            else:
+                if last:
+                    return last
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not after {timeout:.0f}s; last: {last}")
+            time.sleep(interval)
+
+    def image(self, component: str) -> str:
+        """The reference of a bundled image (preloaded on every node)."""
+        manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
+        refs = [a["image"] for a in manifest["artifacts"] if a.get("kind") == "image" and a["component"] == component]
+        assert refs, f"no {component} image in the bundle"
+        return refs[0]
 
 
-def inventory_version(component: str) -> str:
-    """The version of ``component`` the sandbox inventory installs.
-
-    sandbox.py pins it in group_vars/all.yml (the bundle may hold two
-    versions); unpinned means the versions table's default.
-    """
-    var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
-    group_vars = yaml.safe_load((SANDBOX_DIR / "group_vars" / "all.yml").read_text()) or {}
-    if group_vars.get(var):
-        return str(group_vars[var])
-    return str(yaml.safe_load(TABLE.read_text())["airgap_artifacts"][component]["default"])
-
-
-def kube_version() -> str:
-    return inventory_version("kubernetes")
-
-
-def bundle_image(component: str) -> str:
-    """The reference of ``component``'s image in the bundle, at the inventory's version."""
-    version = inventory_version(component)
-    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    refs = [
-        a["image"]
-        for a in manifest["artifacts"]
-        if a["kind"] == "image" and a["component"] == component and a["version"] == version
-    ]
-    assert refs, f"the bundle has no {component} {version} image"
-    return refs[0]
+def deployed_run() -> PlaybookRun | None:
+    """The first site.yml run of an E2E_REUSE=1 session's sandbox, from its log."""
+    log = LOG_DIR / "site-1.log"
+    if not log.exists():
+        return None
+    recap = parse_recap(log)
+    failed = sum(h["failed"] + h["unreachable"] for h in recap.values())
+    return PlaybookRun(0 if recap and not failed else 1, log, recap, 0.0)
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    if not (BUNDLE_DIR / "manifest.json").exists():
-        pytest.fail(f"No bundle at {BUNDLE_DIR}: run `make bundle` first (make e2e does).")
-    image = subprocess.run(
-        [str(ROOT / "tools" / "sandbox" / "image.sh"), "--ref"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    sandbox = [str(VENV_BIN / "python"), str(ROOT / "tools" / "sandbox" / "sandbox.py")]
-    settings = [
-        "--name", SANDBOX_NAME, "--subnet", SANDBOX_SUBNET, "--nodes", os.environ.get("E2E_NODES", "3"),
-        "--image", image, "--bundle-dir", str(BUNDLE_DIR), "--versions", SANDBOX_VERSIONS,
-    ]  # fmt: skip
-    if os.environ.get("E2E_HA") == "1":
-        settings += ["--ha", "1"]
-    # Bare hosts every session: the deploy is what is under test.
-    subprocess.run([*sandbox, "down", "--name", SANDBOX_NAME], cwd=ROOT, env=env(), check=True)
-    subprocess.run([*sandbox, "up", *settings], cwd=ROOT, env=env(), check=True)
-    inventory = SANDBOX_DIR / "hosts.yml"
-    try:
-        inv = yaml.safe_load(inventory.read_text())
-        hosts = {name: hv["ip"] for name, hv in inv["all"]["hosts"].items()}
-        groups = {g: list((c or {}).get("hosts") or {}) for g, c in inv["all"]["children"].items()}
-        first = run_playbook(inventory, "site.yml", "site-1")
-        assert first.rc == 0 and first.failed == 0, f"site.yml failed, log {first.log}:\n{tail(first.log)}"
-        yield Cluster(
-            inventory=inventory,
-            hosts=hosts,
-            groups=groups,
-            kubeconfig=SANDBOX_DIR / "cluster" / "admin.conf",
-            kubectl_bin=BUNDLE_DIR / "kubernetes" / kube_version() / "amd64" / "kubectl",
-            key=SANDBOX_DIR / "id_ed25519",
-            first_run=first,
-        )
-    finally:
-        if os.environ.get("E2E_KEEP") != "1":
-            subprocess.run([*sandbox, "down", "--name", SANDBOX_NAME], cwd=ROOT, env=env(), check=False)
+def cluster(sandbox: Sandbox) -> Iterator[Cluster]:
+    """The shape deployed by site.yml, once per session (E2E_REUSE=1: the earlier deployment)."""
+    inv = sandbox.inventory(SANDBOX_DIR / "lifecycle" / "hosts.yml")
+    spares = {n: ip for n, ip in sandbox.nodes.items() if n not in inv.addresses}
+    first = deployed_run() if reusing() else None
+    if first is not None and first.ok:
+        saved = SANDBOX_DIR / "lifecycle" / "inventory.json"
+        if saved.exists():  # what the earlier session's tests left (added hosts, changed vars)
+            state = json.loads(saved.read_text())
+            inv.addresses, inv.groups, inv.vars, inv.host_vars = (
+                state["addresses"], state["groups"], state["vars"], state["host_vars"]
+            )  # fmt: skip
+            spares = {n: ip for n, ip in sandbox.nodes.items() if n not in inv.addresses}
+        inv.write()
+    else:
+        inv.write()
+        first = run_playbook(inv.path, "site.yml", "site-1", hosts=inv.hosts)
+        assert first.ok, f"site.yml failed, log {first.log}:\n{tail(first.log)}"
+    result = Cluster(sandbox=sandbox, inv=inv, first_run=first, spares=spares)
+    yield result
+    state = {"addresses": inv.addresses, "groups": inv.groups, "vars": inv.vars, "host_vars": inv.host_vars}
+    (SANDBOX_DIR / "lifecycle" / "inventory.json").write_text(json.dumps(state, indent=1))
+
+
+# ---------------------------------------------------------------- a workload that lives all session
+
+NS = "e2e"
+WEB_PORT = 30080
+
+
+@dataclass
+class Workload:
+    """`web`: agnhost netexec, one replica per worker (required anti-affinity), a Service and a NodePort."""
+
+    cluster: Cluster
+
+    def pods(self) -> list[dict]:
+        return self.cluster.kubectl_json("-n", NS, "get", "pods", "-l", "app=web")["items"]
+
+    def ready_pods(self) -> list[dict]:
+        return [
+            p
+            for p in self.pods()
+            if p["metadata"].get("deletionTimestamp") is None
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+        ]
+
+    def answers(self, hosts: Iterable[str] | None = None) -> dict[str, str]:
+        """GET /hostname through the NodePort of each host; host -> answering pod (or the error)."""
+        out = {}
+        for host in hosts or self.cluster.nodes:
+            url = f"http://{self.cluster.hosts[host]}:{WEB_PORT}/hostname"
+            proc = subprocess.run(
+                ["curl", "-s", "--max-time", "5", url], capture_output=True, text=True, timeout=30, check=False
+            )
+            out[host] = proc.stdout.strip() if proc.returncode == 0 else f"error: curl rc={proc.returncode}"
+        return out
+
+    def answering(self, hosts: Iterable[str] | None = None) -> bool:
+        names = {p["metadata"]["name"] for p in self.ready_pods()}
+        return bool(names) and all(v in names for v in self.answers(hosts).values())
+
+
+@pytest.fixture(scope="session")
+def workload(cluster: Cluster) -> Workload:
+    replicas = len(cluster.workers)
+    pod = {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {
+            "affinity": {
+                "podAntiAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [
+                        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}
+                    ]
+                }
+            },
+            "containers": [
+                {
+                    "name": "agnhost",
+                    "image": cluster.image("agnhost"),
+                    "imagePullPolicy": "Never",
+                    "args": ["netexec", "--http-port=8080"],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2},
+                }
+            ],
+        },
+    }
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": NS},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": pod},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "web", "namespace": NS},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "web-np", "namespace": NS},
+                "spec": {
+                    "type": "NodePort",
+                    "selector": {"app": "web"},
+                    "ports": [{"port": 80, "targetPort": 8080, "nodePort": WEB_PORT}],
+                },
+            },
+        ],
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    cluster.kubectl("-n", NS, "rollout", "status", "deployment/web", "--timeout=300s", timeout=320)
+    return Workload(cluster)
+
+
+# ---------------------------------------------------------------- refusals (test_05 on bare hosts, test_80 converged)
+
+# What a deploy writes first (os_prepare copies packages, then units and
+# configuration follow); listed before and after each refused run. Any write
+# changes a file's mtime, an atomic replace its inode: no need to hash the
+# binaries.
+WATCHED = "/etc/kubernetes /etc/etcd /etc/containerd /etc/docker /etc/haproxy /var/cache/airgap-k8s /usr/local/bin"
+SNAPSHOT = (
+    f'for d in {WATCHED}; do [ -e $d ] && echo "dir $d"; done; '
+    f"find {WATCHED} /etc/systemd/system -xdev -printf '%p %y %s %T@ %i %m %u %g\\n' 2>/dev/null | sort; "
+    "ls /etc/systemd/system/*.service 2>/dev/null"
+)
+UNITS = ("etcd", "kube-apiserver", "kubelet", "kube-proxy", "containerd", "docker", "cri-docker", "haproxy")
+
+
+def snapshot(sandbox: Sandbox) -> dict[str, str]:
+    return {host: sandbox.ssh(host, SNAPSHOT).stdout for host in sandbox.nodes}
+
+
+def missing_file_bundle(tmp_path: Path, kube_version: str) -> tuple[str, str]:
+    """A copy of the bundle (hard links: bundle_verify refuses symlinks out of it) without the kubelet.
+
+    Returns (the directory, the missing file's path).
+    """
+    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
+    gone = next(a["path"] for a in manifest["artifacts"] if a["name"] == "kubelet" and a["version"] == kube_version)
+    root = tmp_path / "bundle"
+    for art in manifest["artifacts"]:
+        if art["path"] != gone:
+            target = root / art["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(BUNDLE_DIR / art["path"], target)
+            except OSError:  # another file system
+                shutil.copy(BUNDLE_DIR / art["path"], target)
+    shutil.copy(BUNDLE_DIR / "manifest.json", root / "manifest.json")
+    return str(root), gone
+
+
+REFUSALS = ["overlapping-cidrs", "missing-bundle-file", "host-in-no-group"]
+
+
+def refuse(sandbox: Sandbox, inv: Inventory, case: str, tmp_path: Path, before: dict[str, str]) -> None:
+    """site.yml with INV made bad in one way (CASE) stops in preflight with its message; no host changes."""
+    version = str(inv.vars.get("kube_version") or table()["kubernetes"]["default"])
+    if case == "overlapping-cidrs":
+        inv.vars["kube_pods_cidr"] = "10.96.0.0/16"  # inside the default service network 10.96.0.0/12
+        expected = ["kube_pods_cidr=10.96.0.0/16 overlaps kube_service_cidr=10.96.0.0/12"]
+    elif case == "missing-bundle-file":
+        inv.vars["airgap_bundle_dir"], gone = missing_file_bundle(tmp_path, version)
+        expected = ["1 problem(s)", gone, "file missing (listed in manifest.json but not on disk)"]
+    else:
+        # A spare (a real, bare node) when the shape has one.
+        stray = next((n for n in sandbox.nodes if n not in inv.addresses), sandbox.name(9))
+        inv.addresses[stray] = sandbox.nodes.get(stray, sandbox.gateway)
+        expected = ["in none of the groups etcd, kube_control_plane and kube_node", stray]
+    inv.write()
+    grouped = {h for members in inv.groups.values() for h in members}
+    run = run_playbook(inv.path, "site.yml", f"refused-{case}", hosts=grouped)
+    assert run.rc != 0, f"site.yml accepted the {case} inventory:\n{tail(run.log)}"
+    text = run.text()
+    for needle in expected:
+        assert needle in text, f"{case}: {needle!r} not in the output:\n{tail(run.log)}"
+    # Refused in preflight: no later stage started, nothing changed anywhere.
+    assert "PLAY [Prepare the operating system]" not in text, tail(run.log)
+    assert run.changed == 0, run.changed_tasks()
+    assert snapshot(sandbox) == before, f"{case}: a host changed although preflight refused"

@@ -2,14 +2,16 @@
 
 The table tests always run. The bundle tests check what
 ``tools/bundle/build_from_source.py`` produced in files/bundle (``make
-bundle``): checksums, the versions the binaries report, the image archives'
-tags. Without a built bundle they are skipped, with the command to build it.
+bundle``, or the one BUNDLE_DIR names): checksums, the versions the binaries
+report, the image archives' tags. `make integration` builds the bundle first;
+without one they fail with the command to build it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "files/bundle"
+BUNDLE = Path(os.environ.get("BUNDLE_DIR") or ROOT / "files" / "bundle")
 
 
 def _load(name: str, path: Path):
@@ -170,14 +172,14 @@ def test_cache_key_changes_with_version_and_recipe_only():
 @pytest.fixture(scope="module")
 def manifest():
     if not (BUNDLE / "manifest.json").exists():
-        pytest.skip("no bundle in files/bundle: run `make bundle` (tools/bundle/build_from_source.py)")
+        pytest.fail(f"no bundle in {BUNDLE}: run `make bundle` (tools/bundle/build_from_source.py) or set BUNDLE_DIR")
     return bundle.load_manifest(BUNDLE)
 
 
 def _entries(manifest, component: str, name: str):
     found = [a for a in manifest.artifacts if a.component == component and a.name == name]
     if not found:
-        pytest.skip(f"{component}/{name} not in this bundle (built with --only/--skip?)")
+        pytest.fail(f"{component}/{name} is not in {BUNDLE} (built with --only/--skip?): run `make bundle`")
     return found
 
 
@@ -226,8 +228,7 @@ def test_binaries_report_the_pinned_version(manifest, component, name, args, exp
 
 def test_images_are_docker_archives_tagged_with_their_reference(manifest):
     images = [a for a in manifest.artifacts if a.kind == "image"]
-    if not images:
-        pytest.skip("no image in this bundle")
+    assert images, f"no image in {BUNDLE}"
     for art in images:
         with tarfile.open(BUNDLE / art.path) as tar:
             member = tar.extractfile("manifest.json")
@@ -243,8 +244,7 @@ def test_images_are_docker_archives_tagged_with_their_reference(manifest):
 
 def test_os_packages_hold_every_listed_package(manifest):
     debs = {a.name for a in manifest.artifacts if a.kind == "os-package" and a.version == "debian-12"}
-    if not debs:
-        pytest.skip("no host packages in this bundle")
+    assert debs, f"no host packages in {BUNDLE}"
     wanted = {str(f["name"]) for f in TABLE["os-packages"]["files"]}
     assert wanted <= debs
     for art in manifest.artifacts:

@@ -45,12 +45,13 @@ def _version_key(path: Path) -> tuple[int, ...]:
 
 
 def etcd_binary() -> str:
-    bundled = sorted(ROOT.glob("files/bundle/etcd/*/amd64/etcd"), key=_version_key)
+    bundle_dir = Path(os.environ.get("BUNDLE_DIR") or ROOT / "files" / "bundle")
+    bundled = sorted(bundle_dir.glob("etcd/*/amd64/etcd"), key=_version_key)
     if bundled:
         return str(bundled[-1])
     if Path("/usr/bin/etcd").exists():
         return "/usr/bin/etcd"
-    pytest.fail("No etcd binary: build the bundle (files/bundle/etcd/<ver>/amd64/etcd) or apt-get install etcd-server.")
+    pytest.fail("No etcd binary: build the bundle (BUNDLE_DIR/etcd/<ver>/amd64/etcd) or apt-get install etcd-server.")
     raise AssertionError  # unreachable: pytest.fail raises
 
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # PID 1 of a sandbox node: make the cgroup v1 paths the node's processes see
-# in /proc/self/cgroup resolvable under /sys/fs/cgroup, then boot systemd.
+# in /proc/self/cgroup resolvable under /sys/fs/cgroup, add the sealed
+# network's dead-end default route, then boot systemd.
 #
 # Podman mounts each cgroup v1 hierarchy rooted at the node's own cgroup
 # (e.g. /libpod_parent/libpod-<id>) while /proc/self/cgroup shows the full
@@ -19,5 +20,12 @@ if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
     [ -d "$point$root" ] || mkdir -p "$point$root"
     mountpoint -q "$point$root" || mount --bind "$point" "$point$root"
   done
+fi
+# The sandbox network is internal (no route off the bridge). Give the node
+# what a host at an isolated site has: a default route, to a gateway that
+# forwards nowhere (an address nobody holds). Kubernetes needs it: the
+# service network is reached by routing first, then DNAT (docs/sandbox.md).
+if [ -n "${AIRGAP_SANDBOX_GATEWAY:-}" ]; then
+  ip route replace default via "$AIRGAP_SANDBOX_GATEWAY" dev eth0
 fi
 exec /sbin/init "$@"

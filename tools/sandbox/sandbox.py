@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sandbox of SSH test hosts: N privileged systemd containers on a podman bridge.
+"""Sandbox of SSH test hosts: N privileged systemd containers on a sealed podman bridge.
 
     sandbox.py up         create/start the nodes, install the SSH key, wait, write the inventory
     sandbox.py down       remove every container, volume and network of the sandbox
@@ -145,6 +145,16 @@ class Config:
 
     def node_ip(self, index: int) -> str:
         return str(self.subnet.network_address + FIRST_HOST - 1 + index)
+
+    @property
+    def gateway(self) -> str:
+        """The nodes' default gateway and name server: an address in the sandbox that nobody holds.
+
+        The network is internal (no route off the bridge, no NAT); like an
+        isolated site, the nodes still have a default route, and it leads
+        nowhere (docs/sandbox.md, "The air gap").
+        """
+        return str(self.subnet.broadcast_address - 1)
 
 
 def setting(args: argparse.Namespace, attr: str, env: str, state: dict[str, str]) -> str:
@@ -501,6 +511,9 @@ def run_args(cfg: Config, index: int) -> list[str]:
         "--tmpfs", "/run/lock",
         "--tmpfs", "/tmp:rw,exec,mode=1777",
         "--env", "container=podman",
+        # node-init.sh adds the default route; resolv.conf names the same dead end.
+        "--env", f"AIRGAP_SANDBOX_GATEWAY={cfg.gateway}",
+        "--dns", cfg.gateway,
         "--stop-signal", "SIGRTMIN+3",
         "--pids-limit=-1",
         "--volume", f"{NODE_INIT}:/usr/local/sbin/node-init:ro",
@@ -550,6 +563,11 @@ def check_network(cfg: Config) -> bool:
                 raise ConfigError(
                     f"podman network {cfg.network} already exists with subnet {', '.join(subnets)}: "
                     f"set SUBNET={subnets[0] if subnets else '?'} or run `make sandbox-down` first"
+                )
+            if not net.get("internal") or net.get("dns_enabled"):
+                raise ConfigError(
+                    f"podman network {cfg.network} is not sealed (made by an older sandbox.py: it routes "
+                    "beyond the sandbox): run `make sandbox-down` first"
                 )
             continue
         for raw in subnets:
@@ -688,14 +706,19 @@ def cmd_up(cfg: Config, recreate: bool) -> int:
     pubkey = ensure_key(cfg)
 
     if not network_exists:
+        # --internal: no NAT and no route beyond the bridge; the host keeps
+        # the bridge address .1, so SSH from here still works. --disable-dns:
+        # podman's resolver would forward the nodes' queries off the machine.
         podman(
             "network", "create",
+            "--internal",
+            "--disable-dns",
             "--subnet", str(cfg.subnet),
             "--gateway", str(cfg.subnet.network_address + 1),
             "--label", f"{LABEL}={cfg.name}",
             cfg.network,
         )  # fmt: skip
-        log(f"created network {cfg.network} ({cfg.subnet})")
+        log(f"created sealed network {cfg.network} ({cfg.subnet}, gateway to nowhere {cfg.gateway})")
 
     existing = {n.index: n for n in list_nodes(cfg.name)}
     extra = [n for i, n in existing.items() if not 1 <= i <= cfg.nodes]

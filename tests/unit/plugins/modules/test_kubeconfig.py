@@ -2,14 +2,9 @@ from __future__ import annotations
 
 import base64
 import datetime
-import http.server
 import json
 import os
-import shutil
-import ssl
 import stat
-import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,8 +12,6 @@ import yaml
 
 from ansible_collections.airgap.k8s.plugins.module_utils import _kubeconfig, _pki
 from ansible_collections.airgap.k8s.plugins.modules import kubeconfig
-
-KUBECTL = shutil.which("kubectl")
 
 
 def issue(directory, name, *, signer=None, **params):
@@ -211,73 +204,6 @@ def test_redact_hides_keys_in_any_user_entry():
     renewed = {"users": [{"name": "a", "user": {"client-key-data": "b3RoZXI="}}]}
     assert _kubeconfig.redact(renewed, doc)["users"][0]["user"]["client-key-data"] == "<private key, redacted, changed>"
     assert _kubeconfig.redact(doc, doc)["users"][0]["user"]["client-key-data"] == "<private key, redacted>"
-
-
-# --- kubectl -----------------------------------------------------------------
-
-
-class _VersionHandler(http.server.BaseHTTPRequestHandler):
-    seen: list[str] = []  # noqa: RUF012 - shared by the handler threads on purpose
-
-    def do_GET(self):
-        peer = self.connection.getpeercert()
-        subject = dict(item[0] for item in peer["subject"])
-        type(self).seen.append(subject["commonName"])
-        body = json.dumps({"major": "1", "minor": "36", "gitVersion": "v1.36.3"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-def test_kubectl_uses_the_kubeconfig_for_mutual_tls(pki, tmp_path, run_module):
-    """kubectl reads the file and authenticates with the embedded client certificate.
-
-    The server is a Python TLS endpoint that requires a client certificate from the
-    cluster CA (no kube-apiserver here); it checks the TLS side of the kubeconfig only.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki["apiserver"]["cert"], pki["apiserver"]["key"])
-    context.load_verify_locations(pki["ca"]["cert"])
-    context.verify_mode = ssl.CERT_REQUIRED
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _VersionHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        path = tmp_path / "admin.conf"
-        run(run_module, args_for(pki, path, server=f"https://127.0.0.1:{server.server_address[1]}"))
-        env = {**os.environ, "KUBECONFIG": str(path), "HOME": str(tmp_path)}
-        view = subprocess.run(
-            [KUBECTL, "config", "view", "--raw", "-o", "json"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=env,
-            check=False,
-        )
-        assert view.returncode == 0, view.stderr
-        assert json.loads(view.stdout)["current-context"] == "kubernetes-admin@airgap"
-        version = subprocess.run(
-            [KUBECTL, "get", "--raw", "/version", "--request-timeout=10s"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-        assert version.returncode == 0, version.stderr
-        assert json.loads(version.stdout)["gitVersion"] == "v1.36.3"
-        assert "kubernetes-admin" in _VersionHandler.seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_expired_client_cert_warns(pki, tmp_path, run_module, monkeypatch):

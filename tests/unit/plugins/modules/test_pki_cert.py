@@ -437,7 +437,20 @@ def test_return_values_are_documented(pki):
 # --- cfssl -------------------------------------------------------------------
 
 CFSSL = shutil.which("cfssl")
-needs_cfssl = pytest.mark.skipif(CFSSL is None, reason="cfssl (Debian golang-cfssl) is not installed")
+
+
+def require(found: str | None, tool: str, package: str) -> None:
+    """The interop tests need real tools; requirements/debian.txt lists them, so a missing one fails."""
+    if found is None:
+        pytest.fail(f"{tool} is not installed: apt-get install {package} (requirements/debian.txt, `make prereqs`)")
+
+
+@pytest.fixture
+def cfssl_installed() -> None:
+    require(CFSSL, "cfssl", "golang-cfssl")
+
+
+needs_cfssl = pytest.mark.usefixtures("cfssl_installed")
 
 
 def cfssl(*args: str, cwd=None) -> dict:
@@ -592,8 +605,9 @@ def etcd_server(endpoint: str, data_dir, log_path, server: dict, trusted_ca: str
                 proc.wait(timeout=10)
 
 
-@pytest.mark.skipif(ETCD is None or ETCDCTL is None, reason="Debian etcd-server/etcd-client are not installed")
 def test_real_etcd_accepts_our_certificates(pki, tmp_path, run_module):
+    require(ETCD, "etcd", "etcd-server")
+    require(ETCDCTL, "etcdctl", "etcd-client")
     etcd_ca = leaf_args(tmp_path, {}, "etcd-ca", is_ca=True, key={"algo": "ecdsa"})
     assert not run(run_module, etcd_ca).failed
     signer = {"ca_cert": etcd_ca["path"], "ca_key": etcd_ca["privatekey_path"]}

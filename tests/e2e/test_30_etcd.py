@@ -14,9 +14,8 @@ ETCDCTL = ". /etc/etcd/etcdctl.env && etcdctl"
 
 @pytest.fixture(scope="module")
 def etcd_hosts(cluster: Cluster) -> list[str]:
-    hosts = cluster.groups["etcd"]
-    if len(hosts) < 3:
-        pytest.fail("the e2e sandbox must have 3 etcd members (NODES>=3)")
+    hosts = cluster.etcd_members
+    assert len(hosts) >= 3, f"the e2e shapes have 3 etcd members, this one {hosts}"
     return hosts
 
 

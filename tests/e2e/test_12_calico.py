@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Cluster, run_playbook, tail
+from .conftest import Cluster, tail
 
 
 def validate(cluster: Cluster, name: str, *extra: str):
-    first_cp = cluster.groups["kube_control_plane"][0]
-    return run_playbook(
-        cluster.inventory, "network.yml", name,
+    first_cp = cluster.control_planes[0]
+    return cluster.playbook(
+        "network.yml", name,
         "-l", first_cp, "-e", "kube_network_plugin=calico", "-e", "calico_validate_only=true", *extra,
+        hosts=[first_cp],
     )  # fmt: skip
 
 
 @pytest.mark.parametrize("encapsulation", ["IPIP", "VXLAN", "None"])
 def test_manifests_accepted_by_the_apiserver(cluster: Cluster, encapsulation):
     run = validate(cluster, f"calico-{encapsulation}", "-e", f"calico_encapsulation={encapsulation}")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.ok, tail(run.log)
     log = run.log.read_text()
     assert "Accepted: " in log and "DaemonSet/calico-node" in log and "Deployment/calico-kube-controllers" in log, tail(
         run.log

@@ -1,13 +1,14 @@
 """Re-running site.yml changes nothing; check mode reports nothing to change.
 
-Runs last: it also proves the cluster converged back after the etcd test.
+After the install, workload, etcd and security checks: it also proves the
+cluster converged back after the etcd failure.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import Cluster, run_playbook, tail
+from .conftest import Cluster, tail
 
 # On a converged host these only read (file_digests, dpkg-query) and copy
 # nothing: one round trip per role instead of one per file.
@@ -32,8 +33,8 @@ def copied(log: Path, task: str) -> list[str]:
 
 
 def test_second_run_reports_no_change(cluster: Cluster):
-    run = run_playbook(cluster.inventory, "site.yml", "site-2")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook("site.yml", "site-2")
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "changed on the second run:\n" + "\n".join(run.changed_tasks())
     for task in COPIES:
         assert f"TASK [{task}]" in run.log.read_text(), f"no task {task!r}: renamed?"
@@ -41,6 +42,6 @@ def test_second_run_reports_no_change(cluster: Cluster):
 
 
 def test_check_mode_reports_no_change(cluster: Cluster):
-    run = run_playbook(cluster.inventory, "site.yml", "site-check", "--check", "--diff")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook("site.yml", "site-check", "--check", "--diff")
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "check mode would change:\n" + "\n".join(run.changed_tasks())
