@@ -544,10 +544,20 @@ class Cluster:
             time.sleep(interval)
 
     def image(self, component: str) -> str:
-        """The reference of a bundled image (preloaded on every node)."""
+        """The reference of a bundled image at the inventory's version (preloaded on every node).
+
+        The test bundle may hold two versions of a component (the table's
+        test_versions); the inventory pins the one deployed.
+        """
+        var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
+        version = str(self.inv.vars.get(var) or table()[component]["default"])
         manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-        refs = [a["image"] for a in manifest["artifacts"] if a.get("kind") == "image" and a["component"] == component]
-        assert refs, f"no {component} image in the bundle"
+        refs = [
+            a["image"]
+            for a in manifest["artifacts"]
+            if a.get("kind") == "image" and a["component"] == component and a["version"] == version
+        ]
+        assert refs, f"no {component} {version} image in the bundle"
         return refs[0]
 
 
