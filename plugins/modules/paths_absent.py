@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, airgap.k8s contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: paths_absent
+short_description: Remove a component's files and directories, unmounting what is mounted below them
+version_added: 0.1.0
+description:
+  - Removes each path (a file, a link or a directory with its contents). Everything mounted below a directory
+    is unmounted first, deepest first (the volume and secret mounts the kubelet makes under C(/var/lib/kubelet),
+    the overlay root filesystems and network namespaces of a container runtime); a mount that is busy is
+    detached (C(umount --lazy)).
+  - A path that is itself a mount point (a separate disk or volume for C(/var/lib/etcd), say) stays mounted;
+    its contents are removed and the empty directory is kept.
+  - Refuses system directories (C(/), C(/etc), C(/var/lib), C(/usr/local/bin), ...) and relative paths before
+    removing anything.
+  - Changed when anything was there. Check mode and diff report what would go.
+options:
+  paths:
+    description:
+      - Absolute paths to remove.
+    type: list
+    elements: path
+    required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+author:
+  - airgap.k8s contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Remove the kubelet's state and its volume mounts
+  airgap.k8s.paths_absent:
+    paths:
+      - /var/lib/kubelet
+      - /etc/kubernetes/kubelet.conf
+"""
+
+RETURN = r"""
+removed:
+  description: The paths that existed and were removed (or emptied, for a mount point).
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/lib/kubelet]
+unmounted:
+  description: Mount points below the paths that were unmounted, in that order.
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/lib/kubelet/pods/0c1f.../volumes/kubernetes.io~projected/kube-api-access-x]
+emptied:
+  description: Paths that are mount points themselves, so were emptied but kept.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
+    is_mount_point,
+    mounts_below,
+    refused_path,
+)
+
+ARGUMENT_SPEC = {"paths": {"type": "list", "elements": "path", "required": True}}
+
+
+def read_mountinfo() -> str:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def unmount(module: AnsibleModule, point: str) -> None:
+    rc, _, err = module.run_command(["umount", point])
+    if rc != 0:
+        rc, _, err = module.run_command(["umount", "--lazy", point])
+        if rc != 0:
+            module.fail_json(msg=f"cannot unmount {point}: {err.strip()}")
+
+
+def remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def empty(path: str) -> None:
+    for entry in os.listdir(path):
+        remove(os.path.join(path, entry))
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    paths = [os.path.normpath(p) for p in module.params["paths"]]
+    refusals = [r for r in map(refused_path, paths) if r]
+    if refusals:
+        module.fail_json(msg="paths_absent refuses: " + "; ".join(refusals))
+
+    mountinfo = read_mountinfo()
+    removed, unmounted, emptied = [], [], []
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        keep = is_mount_point(mountinfo, path)
+        if keep and not os.listdir(path) and not mounts_below(mountinfo, path):
+            continue  # an empty mount point: nothing to do
+        removed.append(path)
+        below = mounts_below(mountinfo, path)
+        unmounted.extend(below)
+        if keep:
+            emptied.append(path)
+        if module.check_mode:
+            continue
+        try:
+            for point in below:
+                unmount(module, point)
+            if keep:
+                empty(path)
+            else:
+                remove(path)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot remove {path}: {exc}", removed=removed, unmounted=unmounted)
+        mountinfo = read_mountinfo()
+
+    module.exit_json(
+        changed=bool(removed),
+        removed=removed,
+        unmounted=unmounted,
+        emptied=emptied,
+        diff={"before": {"paths": removed}, "after": {"paths": []}},
+    )
+
+
+if __name__ == "__main__":
+    main()
