@@ -15,8 +15,11 @@ description:
     is unmounted first, deepest first (the volume and secret mounts the kubelet makes under C(/var/lib/kubelet),
     the overlay root filesystems and network namespaces of a container runtime); a mount that is busy is
     detached (C(umount --lazy)).
-  - A path that is itself a mount point (a separate disk or volume for C(/var/lib/etcd), say) stays mounted;
-    its contents are removed and the empty directory is kept.
+  - A directory that is itself a mount point (a separate disk or volume for C(/var/lib/etcd), say) stays mounted;
+    its contents are removed and the empty directory is kept. A file that is a mount point (a network namespace
+    under C(/run/netns)) is unmounted and deleted.
+  - O(empty_dirs) are removed afterwards only when they are empty, for directories several components share
+    (C(/etc/kubernetes), C(/opt/cni/bin)).
   - Refuses system directories (C(/), C(/etc), C(/var/lib), C(/usr/local/bin), ...) and relative paths before
     removing anything.
   - Changed when anything was there. Check mode and diff report what would go.
@@ -27,6 +30,13 @@ options:
     type: list
     elements: path
     required: true
+  empty_dirs:
+    description:
+      - Directories to remove if, after O(paths) are gone, they are empty. Listed children first
+        (C(/opt/cni/bin) before C(/opt/cni)).
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -66,6 +76,11 @@ emptied:
   returned: always
   type: list
   elements: str
+removed_dirs:
+  description: O(empty_dirs) that were empty and removed.
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
@@ -79,7 +94,10 @@ from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
     refused_path,
 )
 
-ARGUMENT_SPEC = {"paths": {"type": "list", "elements": "path", "required": True}}
+ARGUMENT_SPEC = {
+    "paths": {"type": "list", "elements": "path", "required": True},
+    "empty_dirs": {"type": "list", "elements": "path", "default": []},
+}
 
 
 def read_mountinfo() -> str:
@@ -110,7 +128,8 @@ def empty(path: str) -> None:
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     paths = [os.path.normpath(p) for p in module.params["paths"]]
-    refusals = [r for r in map(refused_path, paths) if r]
+    empty_dirs = [os.path.normpath(p) for p in module.params["empty_dirs"]]
+    refusals = [r for r in map(refused_path, paths + empty_dirs) if r]
     if refusals:
         module.fail_json(msg="paths_absent refuses: " + "; ".join(refusals))
 
@@ -119,11 +138,14 @@ def main() -> None:
     for path in paths:
         if not os.path.lexists(path):
             continue
-        keep = is_mount_point(mountinfo, path)
+        is_dir = os.path.isdir(path) and not os.path.islink(path)
+        keep = is_dir and is_mount_point(mountinfo, path)
         if keep and not os.listdir(path) and not mounts_below(mountinfo, path):
             continue  # an empty mount point: nothing to do
         removed.append(path)
         below = mounts_below(mountinfo, path)
+        if not is_dir and is_mount_point(mountinfo, path):
+            below = [path]  # a bind-mounted file (a network namespace): unmount, then delete
         unmounted.extend(below)
         if keep:
             emptied.append(path)
@@ -140,12 +162,26 @@ def main() -> None:
             module.fail_json(msg=f"cannot remove {path}: {exc}", removed=removed, unmounted=unmounted)
         mountinfo = read_mountinfo()
 
+    removed_dirs = []
+    for directory in empty_dirs:
+        gone = set(removed) if module.check_mode else set()
+        if os.path.isdir(directory) and not os.path.islink(directory) and not is_mount_point(mountinfo, directory):
+            left = [e for e in os.listdir(directory) if os.path.join(directory, e) not in gone | set(removed_dirs)]
+            if not left:
+                removed_dirs.append(directory)
+                if not module.check_mode:
+                    try:
+                        os.rmdir(directory)
+                    except OSError as exc:
+                        module.fail_json(msg=f"cannot remove the empty directory {directory}: {exc}")
+
     module.exit_json(
-        changed=bool(removed),
+        changed=bool(removed or removed_dirs),
         removed=removed,
         unmounted=unmounted,
         emptied=emptied,
-        diff={"before": {"paths": removed}, "after": {"paths": []}},
+        removed_dirs=removed_dirs,
+        diff={"before": {"paths": removed + removed_dirs}, "after": {"paths": []}},
     )
 
 

@@ -31,6 +31,25 @@ def test_removes_files_links_and_directories_and_reports_only_what_was_there(run
     assert again.result["changed"] is False and again.result["removed"] == []
 
 
+def test_shared_directories_go_only_when_empty(run_module, tmp_path):
+    cni = tmp_path / "opt" / "cni" / "bin"
+    cni.mkdir(parents=True)
+    (cni / "bridge").write_text("mine")
+    conf = tmp_path / "etc" / "cni" / "net.d"
+    conf.mkdir(parents=True)
+    (conf / "99-site.conf").write_text("not mine")
+    args = {
+        "paths": [str(cni / "bridge")],
+        "empty_dirs": [str(cni), str(cni.parent), str(conf), str(conf.parent)],
+    }
+    check = run_module(paths_absent.main, args, check_mode=True)
+    assert check.result["removed_dirs"] == [str(cni), str(cni.parent)]
+    assert cni.exists()
+    run = run_module(paths_absent.main, args)
+    assert run.result["removed_dirs"] == [str(cni), str(cni.parent)]
+    assert not cni.parent.exists() and (conf / "99-site.conf").exists()
+
+
 def test_check_mode_reports_and_keeps_everything(run_module, tmp_path):
     paths = tree(tmp_path)
     run = run_module(paths_absent.main, {"paths": [str(p) for p in paths]}, check_mode=True, diff=True)
@@ -68,8 +87,21 @@ def test_unmounts_what_is_mounted_below_and_empties_a_mount_point(run_module, tm
         assert volume.is_dir() and os.listdir(volume) == []
         assert os.path.ismount(volume), "the path's own mount stays"
         assert not os.path.ismount(token)
-        again = run_module(paths_absent.main, {"paths": [str(volume)]})
-        assert again.result["changed"] is False, "an empty mount point is already clean"
+        again = run_module(paths_absent.main, {"paths": [str(volume)], "empty_dirs": [str(volume)]})
+        assert again.result["changed"] is False, "an empty mount point is already clean, and is never rmdir'ed"
+
+        # A file that is a mount point (how /run/netns/cni-* network namespaces look) is unmounted and deleted.
+        netns = tmp_path / "netns"
+        netns.mkdir()
+        target = netns / "cni-1234"
+        target.write_text("")
+        source = tmp_path / "source"
+        source.write_text("namespace")
+        subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+        mounted.append(target)
+        run = run_module(paths_absent.main, {"paths": [str(target)]})
+        assert not run.failed, run.output
+        assert run.result["unmounted"] == [str(target)] and not target.exists()
     finally:
         for point in reversed(mounted):
             subprocess.run(["umount", "--lazy", str(point)], check=False)
