@@ -104,7 +104,10 @@ def node_change_plan(
                     f"{', '.join(etcd)} would remove every etcd member: the cluster's data would be gone. Take the "
                     "whole cluster down with playbooks/reset.yml instead"
                 )
-            elif left < _quorum(total):
+            elif len(etcd) > 1 and left < _quorum(total):
+                # One removal is a single membership change the members commit together. Several
+                # in one run leave the cluster in between with fewer members than its old quorum,
+                # which is exactly what it could not survive losing.
                 problems.append(
                     f"removing {', '.join(etcd)} would break etcd quorum: {total} members need {_quorum(total)}, "
                     f"{left} would remain. Remove fewer members at a time"

@@ -14,7 +14,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -100,6 +100,11 @@ class Cluster:
     kubectl_bin: Path
     key: Path
     first_run: PlaybookRun
+    # Started hosts left out of the inventory, for the day-2 tests to add (name -> ip).
+    spares: dict[str, str] = field(default_factory=dict)
+
+    def address(self, host: str) -> str:
+        return self.hosts[host] if host in self.hosts else self.spares[host]
 
     def kubectl(
         self, *args: str, check: bool = True, timeout: int = 120, stdin: str | None = None
@@ -117,7 +122,7 @@ class Cluster:
         """Run a command on a node over real SSH, as the inventory does."""
         cmd = [
             "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{self.hosts[host]}", command,
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{self.address(host)}", command,
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
@@ -127,7 +132,7 @@ class Cluster:
     def put_file(self, host: str, path: str, data: bytes, mode: str = "0600") -> None:
         cmd = [
             "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{self.hosts[host]}",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{self.address(host)}",
             f"umask 077 && cat > {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}",
         ]  # fmt: skip
         subprocess.run(cmd, input=data, capture_output=True, timeout=60, check=True)
@@ -155,6 +160,19 @@ def kube_version() -> str:
     return versions.pop()
 
 
+def hold_out_spares(inventory: Path, inv: dict, count: int) -> dict[str, str]:
+    """Take the last ``count`` sandbox nodes out of the inventory (rewritten in place); return them (name -> ip)."""
+    if count <= 0:
+        return {}
+    names = list(inv["all"]["hosts"])[-count:]
+    spares = {name: inv["all"]["hosts"].pop(name)["ip"] for name in names}
+    for group in inv["all"]["children"].values():
+        for name in names:
+            ((group or {}).get("hosts") or {}).pop(name, None)
+    inventory.write_text(yaml.safe_dump(inv, sort_keys=False))
+    return spares
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     if not (BUNDLE_DIR / "manifest.json").exists():
@@ -175,6 +193,7 @@ def cluster() -> Iterator[Cluster]:
     inventory = SANDBOX_DIR / "hosts.yml"
     try:
         inv = yaml.safe_load(inventory.read_text())
+        spares = hold_out_spares(inventory, inv, int(os.environ.get("E2E_SPARES", "0")))
         hosts = {name: hv["ip"] for name, hv in inv["all"]["hosts"].items()}
         groups = {g: list((c or {}).get("hosts") or {}) for g, c in inv["all"]["children"].items()}
         first = run_playbook(inventory, "site.yml", "site-1")
@@ -187,6 +206,7 @@ def cluster() -> Iterator[Cluster]:
             kubectl_bin=BUNDLE_DIR / "kubernetes" / kube_version() / "amd64" / "kubectl",
             key=SANDBOX_DIR / "id_ed25519",
             first_run=first,
+            spares=spares,
         )
     finally:
         if os.environ.get("E2E_KEEP") != "1":

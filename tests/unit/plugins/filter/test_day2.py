@@ -99,6 +99,9 @@ def test_etcd_quorum_and_even_counts_on_removal():
         "would break etcd quorum: 5 members need 3, 2 would remain"
         in node_change_plan("cp1,w1,w2", "remove", five)["problems"][0]
     )
+    # One member at a time is a single membership change: two members may become one.
+    two = {"all": ["cp1", "cp2"], "etcd": ["cp1", "cp2"], "kube_control_plane": ["cp1", "cp2"], "kube_node": []}
+    assert node_change_plan("cp2", "remove", two)["problems"] == []
 
 
 def test_removing_everything_names_each_refusal():

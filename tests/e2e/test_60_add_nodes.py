@@ -1,0 +1,134 @@
+"""Day-2: add a worker, then an etcd member that is also a control plane, to the running cluster.
+
+Fixture contract: tests/e2e/day2.py. Leaves for test_78_remove_nodes: the
+first spare a worker, the second an etcd member and control plane, both in
+the day-2 inventory (day2.DAY2_INVENTORY next to the cluster's).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import day2
+from .conftest import Cluster, run_playbook, tail
+
+pytestmark = pytest.mark.day2
+
+# The only tasks allowed to change a host that is already in the cluster
+# when a worker joins (docs/day2.md, "What changes on the other hosts").
+WORKER_ADD_CHANGES_ELSEWHERE = {"airgap.k8s.os_prepare : List every cluster host in /etc/hosts"}
+
+
+@pytest.fixture(scope="module")
+def spares(cluster: Cluster) -> tuple[str, str]:
+    if len(cluster.spares) < 2:
+        pytest.fail("the day-2 tests need 2 spare hosts: see tests/e2e/day2.py")
+    worker, control_plane = list(cluster.spares)[:2]
+    return worker, control_plane
+
+
+def test_add_a_worker(cluster: Cluster, spares):
+    worker, _ = spares
+    inventory = day2.write_inventory(cluster, {"kube_node": [worker]})
+    run = run_playbook(inventory, "add_nodes.yml", "day2-add-worker", "-e", f"nodes={worker}")
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+
+    # Only the new host was prepared; the others changed nothing but their /etc/hosts line.
+    changed = day2.changed_tasks_by_host(run)
+    assert changed.get(worker), "the new worker reported no change: was it prepared at all?"
+    elsewhere = {h: set(t) - WORKER_ADD_CHANGES_ELSEWHERE for h, t in changed.items() if h != worker}
+    assert not any(elsewhere.values()), f"hosts already in the cluster changed: {elsewhere}"
+    assert day2.ready(cluster).get(worker) is True
+
+
+def test_the_new_worker_runs_pods_that_reach_pods_elsewhere(cluster: Cluster, spares):
+    worker, _ = spares
+    image = day2.agnhost_image()
+    other = cluster.groups["kube_node"][0]
+    pods = {
+        "day2-new": worker,
+        "day2-old": other,
+    }
+    for name, node in pods.items():
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "day2-probe"}},
+            "spec": {
+                "nodeName": node,
+                "containers": [
+                    {
+                        "name": "agnhost",
+                        "image": image,
+                        "imagePullPolicy": "Never",
+                        "args": ["netexec", "--http-port=8080"],
+                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                    }
+                ],
+            },
+        }
+        cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    try:
+        for name in pods:
+            cluster.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=180s", timeout=200)
+        old_ip = cluster.kubectl_json("get", "pod", "day2-old")["status"]["podIP"]
+        new_ip = cluster.kubectl_json("get", "pod", "day2-new")["status"]["podIP"]
+        for src, dst in (("day2-new", old_ip), ("day2-old", new_ip)):
+            out = cluster.kubectl("exec", src, "--", "/agnhost", "connect", f"{dst}:8080", "--timeout=5s", check=False)
+            assert out.returncode == 0, f"{src} -> {dst}: {out.stdout} {out.stderr}"
+    finally:
+        cluster.kubectl("delete", "pod", *pods, "--wait=false", check=False)
+
+
+def test_adding_the_worker_again_changes_nothing(cluster: Cluster, spares):
+    """Re-running the same command is how an interrupted add is finished: on a finished one it is a no-op."""
+    worker, _ = spares
+    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
+    run = run_playbook(inventory, "add_nodes.yml", "day2-add-worker-again", "-e", f"nodes={worker}")
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.changed == 0, "changed on the second add:\n" + "\n".join(run.changed_tasks())
+
+
+def test_add_an_etcd_member_and_control_plane_while_the_api_keeps_answering(cluster: Cluster, spares):
+    worker, new_cp = spares
+    inventory = day2.write_inventory(cluster, {"kube_node": [worker], "etcd": [new_cp], "kube_control_plane": [new_cp]})
+    nodes_before = [*cluster.hosts, worker]
+    probes = day2.LbProbes(cluster, nodes_before).start()
+    try:
+        run = run_playbook(
+            inventory, "add_nodes.yml", "day2-add-control-plane", "-e", f"nodes={new_cp}", "-e", "etcd_allow_even=true"
+        )
+    finally:
+        results = probes.stop()
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+
+    # Every request through every node's load balancer during the change was answered.
+    for host in nodes_before:
+        assert host in results, f"no probe result from {host}"
+        assert results[host]["ok"] >= 20, f"{host}: only {results[host]['ok']} requests during the add"
+        assert not results[host]["errors"], f"{host}: requests failed during the add: {results[host]['errors'][:5]}"
+
+    # etcd: one more healthy member, seen from an old member.
+    control_planes = [*cluster.groups["kube_control_plane"], new_cp]
+    addresses = {**cluster.hosts, **cluster.spares}
+    health = day2.etcd_members(cluster, cluster.groups["etcd"][0], [*cluster.groups["etcd"], new_cp], addresses)
+    assert health.get("healthy") is True, health.get("msg", health)
+    assert sorted(m["name"] for m in health["members"]) == sorted([*cluster.groups["etcd"], new_cp])
+
+    # The API answers through every node's load balancer, which has the new apiserver as a backend, up.
+    for host in [*nodes_before, new_cp]:
+        ok, out = day2.lb_answers(cluster, host)
+        assert ok, f"{host}: {out}"
+        backends = day2.lb_backends(cluster, host)
+        assert set(backends) == set(control_planes), f"{host}: {backends}"
+        assert backends[new_cp] == 2, f"{host}: the new apiserver is not up in haproxy: {backends}"
+    assert day2.ready(cluster).get(new_cp) is True
+
+
+def test_the_cluster_is_converged_after_the_adds(cluster: Cluster, spares):
+    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
+    run = run_playbook(inventory, "site.yml", "day2-site-after-add")
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.changed == 0, "site.yml changed after the adds:\n" + "\n".join(run.changed_tasks())
