@@ -102,12 +102,16 @@ class LbProbes:
         return self.results
 
 
-def write_inventory(cluster: Cluster, groups: dict[str, list[str]]) -> Path:
-    """The cluster's inventory plus spares in ``groups`` ({group: [spare, ...]}), next to it (same cluster dir)."""
+def write_inventory(cluster: Cluster, groups: dict[str, list[str]], ssh_address: dict[str, str] | None = None) -> Path:
+    """The cluster's inventory plus spares in ``groups`` ({group: [spare, ...]}), next to it (same cluster dir).
+
+    ``ssh_address`` overrides a spare's ansible_host (an address nobody answers on, for the refusal test).
+    """
     inv = yaml.safe_load(cluster.inventory.read_text())
     for group, names in groups.items():
         for name in names:
-            inv["all"]["hosts"][name] = {"ansible_host": cluster.spares[name], "ip": cluster.spares[name]}
+            ssh = (ssh_address or {}).get(name, cluster.spares[name])
+            inv["all"]["hosts"][name] = {"ansible_host": ssh, "ip": cluster.spares[name]}
             inv["all"]["children"][group].setdefault("hosts", {})
             if inv["all"]["children"][group]["hosts"] is None:
                 inv["all"]["children"][group]["hosts"] = {}

@@ -29,6 +29,22 @@ def spares(cluster: Cluster) -> tuple[str, str]:
     return worker, control_plane
 
 
+def test_an_unreachable_host_is_refused_before_any_change(cluster: Cluster, spares):
+    worker, _ = spares
+    # An address in the sandbox's network that no host has.
+    nowhere = cluster.spares[worker].rsplit(".", 1)[0] + ".250"
+    inventory = day2.write_inventory(cluster, {"kube_node": [worker]}, ssh_address={worker: nowhere})
+    run = run_playbook(
+        inventory, "add_nodes.yml", "day2-refuse-unreachable", "-e", f"nodes={worker}", "-e", "day2_connect_timeout=5"
+    )
+    log = run.log.read_text(errors="replace")
+    assert run.rc != 0
+    assert f"Refusing to add {worker}: unreachable over SSH: {worker} (" in log, tail(run.log)
+    assert "TASK [airgap.k8s.day2 : Refuse when a host the change needs does not answer]" in log
+    assert run.changed == 0, run.changed_tasks()
+    assert worker not in day2.node_names(cluster)
+
+
 def test_add_a_worker(cluster: Cluster, spares):
     worker, _ = spares
     inventory = day2.write_inventory(cluster, {"kube_node": [worker]})
