@@ -121,6 +121,11 @@ def write_inventory(cluster: Cluster, groups: dict[str, list[str]], ssh_address:
     return path
 
 
+def allow_even(members_after: int) -> list[str]:
+    """The extra variable a change needs when it leaves an even number of etcd members."""
+    return ["-e", "etcd_allow_even=true"] if members_after % 2 == 0 else []
+
+
 _CHANGED = re.compile(r"^changed: \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]")
 
 

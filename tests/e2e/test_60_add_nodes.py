@@ -107,6 +107,32 @@ def test_adding_the_worker_again_changes_nothing(cluster: Cluster, spares):
     assert run.changed == 0, "changed on the second add:\n" + "\n".join(run.changed_tasks())
 
 
+def test_site_with_limit_runs_the_controller_side_plays_and_a_changed_binary_restarts_its_service(
+    cluster: Cluster, spares
+):
+    """The lifecycle contract on the new worker: --limit keeps preflight, bundle check and PKI;
+    a binary that differs from the bundle's is copied again and restarts its service."""
+    worker, _ = spares
+    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
+    cluster.ssh(worker, "printf x >> /usr/local/bin/kube-proxy")
+    before = cluster.ssh(worker, "systemctl show kube-proxy -p ExecMainStartTimestampMonotonic --value").stdout
+    run = run_playbook(inventory, "site.yml", "day2-site-limit", "--limit", worker)
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    log = run.log.read_text(errors="replace")
+    for task in (
+        "airgap.k8s.preflight : Check networks, groups, hosts and choices",
+        "airgap.k8s.preflight : Verify the bundle holds every file this inventory needs",
+        "airgap.k8s.pki : Create the certificate authorities",
+    ):
+        assert f"TASK [{task}]" in log, f"--limit skipped {task!r}"
+    changed = day2.changed_tasks_by_host(run)
+    assert set(changed) == {worker}, changed
+    assert "airgap.k8s.bundle_install : Install files from the bundle" in changed[worker]
+    assert "airgap.k8s.kube_node : Restart kube-proxy" in changed[worker], changed[worker]
+    after = cluster.ssh(worker, "systemctl show kube-proxy -p ExecMainStartTimestampMonotonic --value").stdout
+    assert after != before, "kube-proxy was not restarted"
+
+
 def test_add_an_etcd_member_and_control_plane_while_the_api_keeps_answering(cluster: Cluster, spares):
     worker, new_cp = spares
     inventory = day2.write_inventory(cluster, {"kube_node": [worker], "etcd": [new_cp], "kube_control_plane": [new_cp]})
@@ -114,7 +140,12 @@ def test_add_an_etcd_member_and_control_plane_while_the_api_keeps_answering(clus
     probes = day2.LbProbes(cluster, nodes_before).start()
     try:
         run = run_playbook(
-            inventory, "add_nodes.yml", "day2-add-control-plane", "-e", f"nodes={new_cp}", "-e", "etcd_allow_even=true"
+            inventory,
+            "add_nodes.yml",
+            "day2-add-control-plane",
+            "-e",
+            f"nodes={new_cp}",
+            *day2.allow_even(len(cluster.groups["etcd"]) + 1),
         )
     finally:
         results = probes.stop()

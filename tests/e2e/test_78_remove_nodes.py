@@ -139,7 +139,10 @@ def test_remove_a_worker_and_an_etcd_member(cluster: Cluster, inventory, spares,
     worker, member = spares
     assert pods_by_node(cluster).get(worker), "no replica on the worker being removed: the drain would prove nothing"
 
-    run = run_playbook(inventory, "remove_nodes.yml", "day2-remove", "-e", f"nodes={worker},{member}")
+    members_after = len(cluster.groups["etcd"])
+    run = run_playbook(
+        inventory, "remove_nodes.yml", "day2-remove", "-e", f"nodes={worker},{member}", *day2.allow_even(members_after)
+    )
     assert run.rc == 0 and run.failed == 0, tail(run.log)
 
     # The operator deletes the hosts from the inventory: from here on the fixture's inventory is the cluster's.
@@ -175,7 +178,12 @@ def test_removed_hosts_join_again(cluster: Cluster, spares):
     worker, member = spares
     inventory = day2.write_inventory(cluster, {"kube_node": [worker], "etcd": [member], "kube_control_plane": [member]})
     run = run_playbook(
-        inventory, "add_nodes.yml", "day2-add-again", "-e", f"nodes={worker},{member}", "-e", "etcd_allow_even=true"
+        inventory,
+        "add_nodes.yml",
+        "day2-add-again",
+        "-e",
+        f"nodes={worker},{member}",
+        *day2.allow_even(len(cluster.groups["etcd"]) + 1),
     )
     assert run.rc == 0 and run.failed == 0, tail(run.log)
     assert day2.ready(cluster).get(worker) is True and day2.ready(cluster).get(member) is True
@@ -184,6 +192,13 @@ def test_removed_hosts_join_again(cluster: Cluster, spares):
     assert health.get("healthy") is True, health.get("msg", health)
 
     # Back to the fixture's shape for the modules after this one.
-    run = run_playbook(inventory, "remove_nodes.yml", "day2-remove-again", "-e", f"nodes={worker},{member}")
+    run = run_playbook(
+        inventory,
+        "remove_nodes.yml",
+        "day2-remove-again",
+        "-e",
+        f"nodes={worker},{member}",
+        *day2.allow_even(len(cluster.groups["etcd"])),
+    )
     assert run.rc == 0 and run.failed == 0, tail(run.log)
     assert not {worker, member} & day2.node_names(cluster)
