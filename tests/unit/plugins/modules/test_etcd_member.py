@@ -8,13 +8,12 @@ tests/integration/test_etcd_member_real.py.
 
 from __future__ import annotations
 
-from ansible_collections.airgap.k8s.plugins.modules import etcd_member, network_cleanup
+from ansible_collections.airgap.k8s.plugins.modules import etcd_member
 
 
 def test_docs_match_argument_spec(documented_spec):
-    for module in (etcd_member, network_cleanup):
-        docs, spec = documented_spec(module)
-        assert docs == spec, module.__name__
+    docs, spec = documented_spec(etcd_member)
+    assert docs == spec
 
 
 def test_plain_http_endpoints_are_refused(run_module, tmp_path):
