@@ -53,13 +53,26 @@ PROTECTED = frozenset(
 )
 
 
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def is_pattern(path: str) -> bool:
+    return bool(_WILDCARD.search(path))
+
+
 def refused_path(path: str) -> str | None:
-    """Why ``path`` may not be removed, or None."""
+    """Why ``path`` may not be removed, or None. A wildcard may only end the last component, after a literal prefix."""
     if not os.path.isabs(path):
         return f"{path!r} is not an absolute path"
     normal = os.path.normpath(path)
     if normal in PROTECTED:
         return f"{path} is a system directory, not a component's own path"
+    if is_pattern(normal):
+        parent, last = os.path.split(normal)
+        if is_pattern(parent) or _WILDCARD.match(last):
+            return f"{path}: a wildcard may only follow a literal prefix in the last component (e.g. cni-*)"
+        if parent in PROTECTED:
+            return f"{path}: no wildcards directly in the system directory {parent}"
     return None
 
 

@@ -20,13 +20,15 @@ description:
     under C(/run/netns)) is unmounted and deleted.
   - O(empty_dirs) are removed afterwards only when they are empty, for directories several components share
     (C(/etc/kubernetes), C(/opt/cni/bin)).
-  - Refuses system directories (C(/), C(/etc), C(/var/lib), C(/usr/local/bin), ...) and relative paths before
-    removing anything.
+  - A path whose last component has shell wildcards (C(/run/netns/cni-*)) stands for every path it matches; the
+    component must start with a literal prefix.
+  - Refuses system directories (C(/), C(/etc), C(/var/lib), C(/usr/local/bin), ...), relative paths and wildcards
+    without a literal prefix before removing anything.
   - Changed when anything was there. Check mode and diff report what would go.
 options:
   paths:
     description:
-      - Absolute paths to remove.
+      - Absolute paths to remove; the last component may be a wildcard pattern with a literal prefix (C(cni-*)).
     type: list
     elements: path
     required: true
@@ -83,6 +85,7 @@ removed_dirs:
   elements: str
 """
 
+import glob
 import os
 import shutil
 
@@ -90,6 +93,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
     is_mount_point,
+    is_pattern,
     mounts_below,
     refused_path,
 )
@@ -113,6 +117,11 @@ def unmount(module: AnsibleModule, point: str) -> None:
             module.fail_json(msg=f"cannot unmount {point}: {err.strip()}")
 
 
+def expand(path: str) -> list[str]:
+    """The path itself, or what a wildcard in its last component matches (sorted)."""
+    return sorted(glob.glob(path)) if is_pattern(path) else [path]
+
+
 def remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
@@ -127,11 +136,12 @@ def empty(path: str) -> None:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    paths = [os.path.normpath(p) for p in module.params["paths"]]
+    asked = [os.path.normpath(p) for p in module.params["paths"]]
     empty_dirs = [os.path.normpath(p) for p in module.params["empty_dirs"]]
-    refusals = [r for r in map(refused_path, paths + empty_dirs) if r]
+    refusals = [r for r in map(refused_path, asked + empty_dirs) if r]
     if refusals:
         module.fail_json(msg="paths_absent refuses: " + "; ".join(refusals))
+    paths = [match for path in asked for match in expand(path)]
 
     mountinfo = read_mountinfo()
     removed, unmounted, emptied = [], [], []

@@ -174,6 +174,22 @@ def test_add_an_etcd_member_and_control_plane_while_the_api_keeps_answering(clus
     assert day2.ready(cluster).get(new_cp) is True
 
 
+def test_adding_the_control_plane_again_changes_nothing(cluster: Cluster, spares):
+    """The join of a member that has joined already only converges it: nothing changes anywhere."""
+    _, new_cp = spares
+    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
+    run = run_playbook(
+        inventory,
+        "add_nodes.yml",
+        "day2-add-control-plane-again",
+        "-e",
+        f"nodes={new_cp}",
+        *day2.allow_even(len(cluster.groups["etcd"]) + 1),
+    )
+    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.changed == 0, "changed on the second add:\n" + "\n".join(run.changed_tasks())
+
+
 def test_the_cluster_is_converged_after_the_adds(cluster: Cluster, spares):
     inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
     run = run_playbook(inventory, "site.yml", "day2-site-after-add")

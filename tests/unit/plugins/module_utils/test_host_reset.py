@@ -50,8 +50,10 @@ def test_system_directories_and_relative_paths_are_refused():
     for path in ("/", "/etc", "/etc/", "/var/lib", "/usr/local/bin", "/opt", "/etc/systemd/system", "/var/lib/.."):
         assert refused_path(path), path
     assert "not an absolute path" in refused_path("var/lib/etcd")
-    for path in ("/var/lib/etcd", "/etc/kubernetes", "/opt/cni/bin", "/usr/local/bin/kubelet"):
+    for path in ("/var/lib/etcd", "/etc/kubernetes", "/opt/cni/bin", "/usr/local/bin/kubelet", "/run/netns/cni-*"):
         assert refused_path(path) is None, path
+    for path in ("/run/netns/*", "/var/lib/*", "/etc/cni-*", "/var/*/etcd", "/run/netns/[a-z]*"):
+        assert refused_path(path), path
 
 
 # iptables-save of a node running kube-proxy (iptables mode) and flannel, plus

@@ -50,6 +50,18 @@ def test_shared_directories_go_only_when_empty(run_module, tmp_path):
     assert not cni.parent.exists() and (conf / "99-site.conf").exists()
 
 
+def test_a_wildcard_in_the_last_component_removes_what_it_matches(run_module, tmp_path):
+    netns = tmp_path / "netns"
+    netns.mkdir()
+    for name in ("cni-1", "cni-2", "other"):
+        (netns / name).write_text("")
+    run = run_module(paths_absent.main, {"paths": [str(netns / "cni-*")]})
+    assert run.result["removed"] == [str(netns / "cni-1"), str(netns / "cni-2")]
+    assert os.listdir(netns) == ["other"]
+    refused = run_module(paths_absent.main, {"paths": [str(netns / "*")]})
+    assert refused.failed and "a wildcard may only follow a literal prefix" in refused.result["msg"]
+
+
 def test_check_mode_reports_and_keeps_everything(run_module, tmp_path):
     paths = tree(tmp_path)
     run = run_module(paths_absent.main, {"paths": [str(p) for p in paths]}, check_mode=True, diff=True)
