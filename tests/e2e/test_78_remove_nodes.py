@@ -135,6 +135,34 @@ def pods_by_node(cluster: Cluster) -> dict[str, list[str]]:
     return out
 
 
+def test_a_disruption_budget_that_blocks_the_drain_stops_the_removal_and_is_named(
+    cluster: Cluster, inventory, spares, workload
+):
+    worker, _ = spares
+    on_worker = pods_by_node(cluster).get(worker)
+    assert on_worker, "no replica on the worker being removed: the drain would prove nothing"
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": WORKLOAD, "namespace": "default"},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": WORKLOAD}}},
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(budget))
+    try:
+        run = run_playbook(
+            inventory, "remove_nodes.yml", "day2-remove-blocked", "-e", f"nodes={worker}", "-e", "day2_drain_timeout=20"
+        )
+    finally:
+        cluster.kubectl("delete", "pdb", WORKLOAD, "--ignore-not-found")
+    log = run.log.read_text(errors="replace")
+    assert run.rc != 0
+    assert f"Draining {worker} did not finish within 20s" in log, tail(run.log)
+    assert f"default/{on_worker[0]}" in log and "disruption budget" in log, tail(run.log)
+    node = cluster.kubectl_json("get", "node", worker)
+    assert not node["spec"].get("unschedulable"), "the node was left cordoned"
+    assert worker in day2.node_names(cluster)
+
+
 def test_remove_a_worker_and_an_etcd_member(cluster: Cluster, inventory, spares, workload):
     worker, member = spares
     assert pods_by_node(cluster).get(worker), "no replica on the worker being removed: the drain would prove nothing"
