@@ -184,6 +184,30 @@ class Cluster:
         proc.wait(timeout=10)
 
 
+def member_command(
+    binary: str, name: str, data_dir: Path, *, client: str, peer: str, pki: Pki, **flags: str
+) -> list[str]:
+    """etcd serving ``client`` and ``peer`` (https URLs) with TLS everywhere; ``flags`` add --initial-cluster etc."""
+    return [
+        binary,
+        f"--name={name}",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--cert-file={pki.server[0]}",
+        f"--key-file={pki.server[1]}",
+        f"--trusted-ca-file={pki.ca}",
+        "--client-cert-auth",
+        f"--peer-cert-file={pki.peer[0]}",
+        f"--peer-key-file={pki.peer[1]}",
+        f"--peer-trusted-ca-file={pki.ca}",
+        "--peer-client-cert-auth",
+        *(f"--{flag.replace('_', '-')}={value}" for flag, value in flags.items()),
+    ]
+
+
 @pytest.fixture
 def cluster(tmp_path):
     binary = etcd_binary()
@@ -196,26 +220,17 @@ def cluster(tmp_path):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
     try:
         for n in NAMES:
-            cmd = [
+            cmd = member_command(
                 binary,
-                f"--name={n}",
-                f"--data-dir={tmp_path / n}",
-                f"--listen-client-urls={c.endpoints[n]}",
-                f"--advertise-client-urls={c.endpoints[n]}",
-                f"--listen-peer-urls=https://127.0.0.1:{peer_ports[n]}",
-                f"--initial-advertise-peer-urls=https://127.0.0.1:{peer_ports[n]}",
-                f"--initial-cluster={initial}",
-                "--initial-cluster-state=new",
-                f"--initial-cluster-token=test-{tmp_path.name}",
-                f"--cert-file={pki.server[0]}",
-                f"--key-file={pki.server[1]}",
-                f"--trusted-ca-file={pki.ca}",
-                "--client-cert-auth",
-                f"--peer-cert-file={pki.peer[0]}",
-                f"--peer-key-file={pki.peer[1]}",
-                f"--peer-trusted-ca-file={pki.ca}",
-                "--peer-client-cert-auth",
-            ]
+                n,
+                tmp_path / n,
+                client=c.endpoints[n],
+                peer=f"https://127.0.0.1:{peer_ports[n]}",
+                pki=pki,
+                initial_cluster=initial,
+                initial_cluster_state="new",
+                initial_cluster_token=f"test-{tmp_path.name}",
+            )
             log = tmp_path / f"{n}.log"
             c.logs[n] = log
             with log.open("wb") as fh:
