@@ -104,7 +104,8 @@ def scan(paths: t.Iterable[str]) -> tuple[list[Found], list[dict[str, str]], lis
     *.crt, *.pem, *.cert, *.conf and *.kubeconfig).
 
     Returns (found, errors as ``{path, error}``, paths that do not exist). A file
-    reached twice (a symlink such as kubelet-client-current.pem) is read once.
+    reached twice (through a symlink such as kubelet-client-current.pem) is read
+    once, under its own name.
     """
     found: list[Found] = []
     errors: list[dict[str, str]] = []
@@ -125,7 +126,8 @@ def scan(paths: t.Iterable[str]) -> tuple[list[Found], list[dict[str, str]], lis
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs.sort()
-                for name in sorted(files):
+                # Files before the links to them, so a file is named by its own path.
+                for name in sorted(files, key=lambda n: (os.path.islink(os.path.join(root, n)), n)):
                     if _wanted(name) and os.path.isfile(os.path.join(root, name)):
                         read(os.path.join(root, name))
         elif os.path.isfile(path):

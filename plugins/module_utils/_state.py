@@ -153,19 +153,18 @@ def evaluate(
         return evidence, problems
 
     cluster_dir = controller["dir"]
+    # Without the directory or its CA there is nothing to compare, one problem says it all.
     if not controller["exists"]:
-        problems.append(f"the controller's cluster directory {cluster_dir} does not exist")
-    elif controller["cas"].get("kubernetes") is None:
-        problems.append(f"{cluster_dir} holds no {CONTROLLER_CAS['kubernetes']} (the cluster CA)")
+        return evidence, [f"the controller's cluster directory {cluster_dir} does not exist"]
+    if controller["cas"].get("kubernetes") is None:
+        return evidence, [f"{cluster_dir} holds no {CONTROLLER_CAS['kubernetes']} (the cluster CA)"]
     for host, state in sorted(hosts.items()):
         for ca in state.get("cas") or []:
             mine = controller["cas"].get(ca["kind"])
             if mine is None:
-                if controller["exists"] and controller["cas"].get("kubernetes") is not None:
-                    problems.append(
-                        f"{host}: {ca['path']} is the {ca['kind']} CA, but {cluster_dir} has no "
-                        f"{CONTROLLER_CAS[ca['kind']]}"
-                    )
+                problems.append(
+                    f"{host}: {ca['path']} is the {ca['kind']} CA, but {cluster_dir} has no {CONTROLLER_CAS[ca['kind']]}"
+                )
                 continue
             try:
                 spki, subject = _spki_of_certificate(ca["pem"])

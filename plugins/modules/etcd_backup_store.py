@@ -15,8 +15,8 @@ description:
     computed (O(sha256)), and files it as a new backup directory C(etcd-<UTC time>) under O(backup_dir) with
     C(snapshot.db), C(snapshot.db.sha256) (sha256sum's format) and C(metadata.json) (cluster name, time, etcd version,
     revision, key count, source member, member list).
-  - Copies the controller state needed to use the snapshot (O(state_files) of O(cluster_dir): the CAs and their keys,
-    the service-account keys, the Secrets encryption key) into the backup's C(state/).
+  - Copies the controller state needed to use the snapshot into the backup's C(state/), that is O(state_files) of
+    O(cluster_dir) (the CAs and their keys, the service-account keys, the Secrets encryption key).
   - Directories are mode V(0700) and files V(0600) from their creation on, whatever the umask.
   - Keeps the newest O(keep) backups and deletes older ones (only directories named C(etcd-<UTC time>)).
   - Runs on the controller (C(delegate_to=localhost)). Always reports a change (a new backup), except in check mode,

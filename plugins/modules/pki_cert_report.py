@@ -152,9 +152,12 @@ def main() -> None:
         "errors": report.errors,
     }
     if report.expiring:
+        how = ["Renew the leaves: ansible-playbook playbooks/certs.yml -e certs_renew=true (docs/operations.md)."]
+        if any(r.is_ca for r in report.expiring):
+            how.append("A CA is among them: renewal does not cover CAs, see docs/operations.md, 'CA rotation'.")
         module.fail_json(
             msg=f"{len(report.expiring)} certificate(s) expire within {days} days: {describe(report.expiring)}. "
-            "Renew them: ansible-playbook playbooks/certs.yml -e certs_renew=true (docs/operations.md).",
+            + " ".join(how),
             **result,
         )
     module.exit_json(**result)
