@@ -17,7 +17,7 @@ description:
     directory exists and holds the same CAs (compared by public key, so a CA renewed with its key still matches), the
     same service-account key and the Secrets encryption key the hosts use. The message says what differs, that
     nothing was changed, and how to restore the directory from a backup (the newest one in O(backup_dir) is named).
-  - Hosts that run nothing are a new install: then anything goes.
+  - Hosts that run nothing are a new install, for which anything goes.
   - Runs on the controller (C(delegate_to=localhost)); only reads.
 requirements:
   - cryptography

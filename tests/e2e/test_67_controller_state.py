@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-from .conftest import Cluster, run_playbook, tail
+from ._day2 import cluster_dir, last_task, playbook
+from .conftest import Cluster, tail
 
 pytestmark = pytest.mark.ha
 
@@ -26,25 +27,24 @@ def fingerprints(cluster: Cluster) -> dict[str, str]:
 
 
 def test_site_yml_refuses_without_the_cluster_directory_then_runs_clean_with_it(cluster: Cluster):
-    cluster_dir = cluster.inventory.parent / "cluster"
-    away = cluster.inventory.parent / "cluster.moved-away"
+    directory = cluster_dir(cluster)
+    away = directory.with_name("cluster.moved-away")
     before = fingerprints(cluster)
-    shutil.move(cluster_dir, away)
+    shutil.move(directory, away)
     try:
-        run = run_playbook(cluster.inventory, "site.yml", "site-no-cluster-dir")
+        run = playbook(cluster, "site.yml", "site-no-cluster-dir")
         assert run.rc != 0, tail(run.log)
         text = run.log.read_text()
-        tasks = [line for line in text.splitlines() if line.startswith("TASK [")]
-        assert tasks[-1].startswith(f"TASK [{CHECK}]"), tasks[-3:]
-        assert f"the controller's cluster directory {cluster_dir} does not exist" in text
+        assert last_task(run.log) == CHECK, tail(run.log)
+        assert f"the controller's cluster directory {directory} does not exist" in text
         assert "Nothing was changed." in text and "etcd_backup.yml" in text
         assert run.changed == 0, run.changed_tasks()
-        assert not cluster_dir.exists(), "site.yml created a new cluster directory (new CAs) before refusing"
+        assert not directory.exists(), "site.yml created a new cluster directory (new CAs) before refusing"
         assert fingerprints(cluster) == before
     finally:
-        if cluster_dir.exists():
-            shutil.rmtree(cluster_dir)
-        shutil.move(away, cluster_dir)
-    again = run_playbook(cluster.inventory, "site.yml", "site-cluster-dir-back")
+        if directory.exists():
+            shutil.rmtree(directory)
+        shutil.move(away, directory)
+    again = playbook(cluster, "site.yml", "site-cluster-dir-back")
     assert again.rc == 0 and again.failed == 0, tail(again.log)
     assert again.changed == 0, "changed with the directory back:\n" + "\n".join(again.changed_tasks())

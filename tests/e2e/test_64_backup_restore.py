@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BUNDLE_DIR, Cluster, run_playbook, tail
-from .test_05_ha import pause_image, ready_nodes
+from ._day2 import cluster_dir, last_task, pause_image, playbook, ready_nodes
+from .conftest import BUNDLE_DIR, Cluster, tail
 
 pytestmark = pytest.mark.ha
 
@@ -33,11 +33,6 @@ VERIFY_TASK = "Check the backup's checksum, cluster and controller state"
 
 def etcdctl(cluster: Cluster, host: str, args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return cluster.ssh(host, f". /etc/etcd/etcdctl.env && etcdctl {args}", check=check)
-
-
-def last_task(log: Path) -> str:
-    tasks = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("TASK [")]
-    return tasks[-1][len("TASK [") : tasks[-1].rfind("]")] if tasks else ""
 
 
 def started_at(cluster: Cluster, host: str, unit: str) -> str:
@@ -83,9 +78,9 @@ def backup(cluster: Cluster) -> dict:
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
     cluster.kubectl("-n", NS, "rollout", "status", "deployment/keep", "--timeout=180s")
     leader = leader_name(cluster)
-    run = run_playbook(cluster.inventory, "etcd_backup.yml", "etcd-backup")
+    run = playbook(cluster, "etcd_backup.yml", "etcd-backup")
     assert run.rc == 0 and run.failed == 0, tail(run.log)
-    backups = cluster.inventory.parent / "cluster" / "backups"
+    backups = cluster_dir(cluster) / "backups"
     newest = sorted(p for p in backups.iterdir() if p.name.startswith("etcd-"))[-1]
     cluster.kubectl("-n", NS, "create", "configmap", "b", "--from-literal=k=b")
     cluster.kubectl("-n", NS, "delete", "configmap", "a")
@@ -102,7 +97,6 @@ def leader_name(cluster: Cluster) -> str:
 
 def test_backup_is_filed_with_checksum_metadata_and_controller_state(cluster: Cluster, backup):
     path: Path = backup["path"]
-    cluster_dir = cluster.inventory.parent / "cluster"
     assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "snapshot.db", "snapshot.db.sha256", "state"]
     digest = hashlib.sha256((path / "snapshot.db").read_bytes()).hexdigest()
     assert (path / "snapshot.db.sha256").read_text() == f"{digest}  snapshot.db\n"
@@ -123,7 +117,7 @@ def test_backup_is_filed_with_checksum_metadata_and_controller_state(cluster: Cl
     assert status["revision"] == meta["snapshot"]["revision"] and status["totalKey"] == meta["snapshot"]["total_keys"]
     # The controller state needed to use it: CA keys, service-account keys, encryption key; private.
     for rel in ("pki/ca.key", "pki/etcd/ca.key", "pki/front-proxy-ca.key", "pki/sa.key", "encryption-key"):
-        assert (path / "state" / rel).read_bytes() == (cluster_dir / rel).read_bytes(), rel
+        assert (path / "state" / rel).read_bytes() == (cluster_dir(cluster) / rel).read_bytes(), rel
     for p in [path, *path.rglob("*")]:
         assert stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600), p
 
@@ -138,8 +132,8 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
         snapshot.write_bytes(bytes(data))
         units = {h: "etcd" for h in cluster.groups["etcd"]} | {h: "kube-apiserver" for h in cluster.groups["kube_control_plane"]}  # fmt: skip
         before = {(h, u): started_at(cluster, h, u) for h, u in units.items()}
-        run = run_playbook(
-            cluster.inventory, "etcd_restore.yml", "etcd-restore-damaged",
+        run = playbook(
+            cluster, "etcd_restore.yml", "etcd-restore-damaged",
             "-e", f"etcd_snapshot={doctored}", "-e", "restore_confirm=yes",
         )  # fmt: skip
         assert run.rc != 0, tail(run.log)
@@ -153,8 +147,8 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
 
 
 def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
-    run = run_playbook(
-        cluster.inventory, "etcd_restore.yml", "etcd-restore",
+    run = playbook(
+        cluster, "etcd_restore.yml", "etcd-restore",
         "-e", f"etcd_snapshot={backup['path']}", "-e", "restore_confirm=yes",
     )  # fmt: skip
     assert run.rc == 0 and run.failed == 0, tail(run.log)

@@ -19,8 +19,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .conftest import Cluster, run_playbook, tail
-from .test_05_ha import probe, ready_nodes
+from ._day2 import last_task, playbook, probe, ready_nodes
+from .conftest import Cluster, tail
 
 pytestmark = pytest.mark.ha
 
@@ -104,8 +104,8 @@ def test_site_yml_renewal_window_restarts_the_kubelets(cluster: Cluster):
     """
     before = served(cluster)
     window = ("-e", "pki_renew_before=8759h59m")
-    for playbook in ("pki.yml", "nodes.yml"):
-        run = run_playbook(cluster.inventory, playbook, f"renew-window-{playbook.removesuffix('.yml')}", *window)
+    for stage in ("pki.yml", "nodes.yml"):
+        run = playbook(cluster, stage, f"renew-window-{stage.removesuffix('.yml')}", *window)
         assert run.rc == 0 and run.failed == 0, tail(run.log)
     restarted = [t for t in run.changed_tasks() if "Restart kubelet" in t]
     assert len(restarted) == len(cluster.hosts), run.changed_tasks()
@@ -153,7 +153,7 @@ def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cl
     for t in threads:
         t.start()
     try:
-        run = run_playbook(cluster.inventory, "certs.yml", "certs-renew", "-e", "certs_renew=true")
+        run = playbook(cluster, "certs.yml", "certs-renew", "-e", "certs_renew=true")
     finally:
         stop.set()
         for t in threads:
@@ -192,13 +192,12 @@ def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cl
 
 def test_report_fails_when_a_certificate_expires_within_n_days(cluster: Cluster):
     """Leaves live a year: every one is within 400 days, and the report says which."""
-    run = run_playbook(cluster.inventory, "certs.yml", "certs-within-400", "-e", "certs_fail_within_days=400")
+    run = playbook(cluster, "certs.yml", "certs-within-400", "-e", "certs_fail_within_days=400")
     assert run.rc != 0, tail(run.log)
     text = run.log.read_text()
-    tasks = [line for line in text.splitlines() if line.startswith("TASK [")]
-    assert "Fail when a certificate expires within pki_report_fail_within_days" in tasks[-1], tasks[-3:]
+    assert last_task(run.log) == "airgap.k8s.pki : Fail when a certificate expires within pki_report_fail_within_days"
     match = re.search(r"(\d+) certificate\(s\) expire within 400 days: (.*?)\. Renew the leaves", text)
     assert match, tail(run.log)
     assert "kube-apiserver" in match.group(2) and "system:node:" in match.group(2)
-    ok = run_playbook(cluster.inventory, "certs.yml", "certs-within-30", "-e", "certs_fail_within_days=30")
+    ok = playbook(cluster, "certs.yml", "certs-within-30", "-e", "certs_fail_within_days=30")
     assert ok.rc == 0, tail(ok.log)
