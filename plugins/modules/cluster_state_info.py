@@ -36,13 +36,7 @@ options:
     default: /etc/systemd/system
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - airgap.k8s._attributes
 seealso:
   - module: airgap.k8s.controller_state_check
 author:

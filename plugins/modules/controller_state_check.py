@@ -35,13 +35,7 @@ options:
     type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - airgap.k8s._attributes
 seealso:
   - module: airgap.k8s.cluster_state_info
 author:

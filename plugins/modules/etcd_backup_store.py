@@ -73,13 +73,7 @@ options:
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - airgap.k8s._attributes
 seealso:
   - module: airgap.k8s.etcd_backup_verify
 author:

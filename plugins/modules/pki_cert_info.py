@@ -39,13 +39,7 @@ options:
     default: 5
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - airgap.k8s._attributes
 seealso:
   - module: airgap.k8s.pki_cert_report
 author:

@@ -82,6 +82,17 @@ def kubeconfig(ca_pair: Pair, client: Pair, server: str = "https://127.0.0.1:644
 
 # --- a cluster directory and the hosts that match it (safe controller state) --
 
+
+def identity() -> dict:
+    """A cluster's CAs and service-account key."""
+    return {
+        "ca": ca("kubernetes-ca"),
+        "etcd": ca("etcd-ca"),
+        "front-proxy": ca("kubernetes-front-proxy-ca"),
+        "sa": generate_private_key(KeySpec("ecdsa", 256)),
+    }
+
+
 KEY = "c2VjcmV0LWtleS1ieXRlcy0zMi1ieXRlcy1sb25nISE="
 
 

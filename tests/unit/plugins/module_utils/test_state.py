@@ -6,20 +6,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _pkifactory import KEY, NOW, ca, make_cluster_dir, make_control_plane, read_host
+from _pkifactory import KEY, NOW, ca, identity, make_cluster_dir, make_control_plane, read_host
 
 from ansible_collections.airgap.k8s.plugins.module_utils import _state
 from ansible_collections.airgap.k8s.plugins.module_utils._pki import KeySpec, generate_private_key
 
 
-@pytest.fixture(scope="module")
-def identity():
-    return {
-        "ca": ca("kubernetes-ca"),
-        "etcd": ca("etcd-ca"),
-        "front-proxy": ca("kubernetes-front-proxy-ca"),
-        "sa": generate_private_key(KeySpec("ecdsa", 256)),
-    }
+@pytest.fixture(scope="module", name="identity")
+def _identity():
+    return identity()
 
 
 def test_host_state_of_a_control_plane(tmp_path, identity):

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from _pkifactory import ca, make_cluster_dir, make_control_plane
+from _pkifactory import identity, make_cluster_dir, make_control_plane
 
-from ansible_collections.airgap.k8s.plugins.module_utils._pki import KeySpec, generate_private_key
 from ansible_collections.airgap.k8s.plugins.modules import cluster_state_info, controller_state_check
 
 
-@pytest.fixture(scope="module")
-def identity():
-    return {
-        "ca": ca("kubernetes-ca"),
-        "etcd": ca("etcd-ca"),
-        "front-proxy": ca("kubernetes-front-proxy-ca"),
-        "sa": generate_private_key(KeySpec("ecdsa", 256)),
-    }
+@pytest.fixture(scope="module", name="identity")
+def _identity():
+    return identity()
 
 
 def host_args(root):
