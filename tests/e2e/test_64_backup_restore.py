@@ -21,10 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from ._day2 import cluster_dir, last_task, pause_image, playbook, ready_nodes
+from ._day2 import cluster_dir, every_node_up, last_task, pause_image, playbook, ready_nodes
 from .conftest import BUNDLE_DIR, Cluster, tail
 
 pytestmark = pytest.mark.ha
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _whole_cluster(cluster: Cluster) -> None:
+    every_node_up(cluster)
+
 
 NS = "e2e-backup"
 SECRET = "s3cr3t-written-before-the-backup"

@@ -12,10 +12,16 @@ import shutil
 
 import pytest
 
-from ._day2 import cluster_dir, last_task, playbook
+from ._day2 import cluster_dir, every_node_up, last_task, playbook
 from .conftest import Cluster, tail
 
 pytestmark = pytest.mark.ha
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _whole_cluster(cluster: Cluster) -> None:
+    every_node_up(cluster)
+
 
 CHECK = "airgap.k8s.preflight : Check the controller's cluster directory holds the state of the cluster the hosts run"
 

@@ -19,10 +19,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ._day2 import last_task, playbook, probe, ready_nodes
+from ._day2 import every_node_up, last_task, playbook, probe, ready_nodes
 from .conftest import Cluster, tail
 
 pytestmark = pytest.mark.ha
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _whole_cluster(cluster: Cluster) -> None:
+    every_node_up(cluster)
+
 
 # Every place a role installs a certificate (files: PEM; .conf: kubeconfigs).
 FILES = (
