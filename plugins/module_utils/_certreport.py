@@ -105,14 +105,14 @@ def build_report(
     return Report(rows=rows, errors=problems, expiring=expiring)
 
 
-COLUMNS = (("days", "days_left"), ("not after", "not_after"), ("host", "host"), ("subject", "subject"),
-           ("issuer", "issuer"), ("where", "location"))  # fmt: skip
+TITLES = ("days", "not after", "host", "subject", "issuer", "where")
+FIELDS = ("days_left", "not_after", "host", "subject", "issuer", "location")
 
 
 def format_table(rows: t.Sequence[Row]) -> list[str]:
     """A plain-text table, one line per row, columns padded to fit."""
-    cells = [[str(getattr(row, attr)) for _, attr in COLUMNS] for row in rows]
-    widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (title, _) in enumerate(COLUMNS)]
+    cells = [[str(getattr(row, field)) for field in FIELDS] for row in rows]
+    widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, title in enumerate(TITLES)]
     # The last column is not padded: no trailing spaces.
     widths[-1] = 0
 
@@ -120,7 +120,7 @@ def format_table(rows: t.Sequence[Row]) -> list[str]:
         first = values[0].rjust(widths[0])
         return "  ".join([first, *(v.ljust(w) for v, w in zip(values[1:], widths[1:], strict=True))]).rstrip()
 
-    return [line([title for title, _ in COLUMNS]), *(line(c) for c in cells)]
+    return [line(TITLES), *(line(c) for c in cells)]
 
 
 def describe(rows: t.Sequence[Row]) -> str:

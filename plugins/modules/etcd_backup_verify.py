@@ -25,7 +25,7 @@ options:
   path:
     description:
       - The backup directory, a snapshot file, or V(latest).
-    type: str
+    type: path
     required: true
   backup_dir:
     description: Directory of the backups, where V(latest) looks.
@@ -95,7 +95,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import CRYPTOGRAPH
 from ansible_collections.airgap.k8s.plugins.module_utils._state import controller_state, fingerprints
 
 ARGUMENT_SPEC = {
-    "path": {"type": "str", "required": True},
+    "path": {"type": "path", "required": True},
     "backup_dir": {"type": "path"},
     "cluster_name": {"type": "str", "required": True},
     "ignore_cluster_name": {"type": "bool", "default": False},
@@ -108,7 +108,7 @@ def main() -> None:
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMP_ERR)
     p = module.params
-    path = p["path"] if p["path"] == "latest" else os.path.abspath(os.path.expanduser(p["path"]))
+    path = p["path"] if p["path"] == "latest" else os.path.abspath(p["path"])
     try:
         backup = verify(
             path,
