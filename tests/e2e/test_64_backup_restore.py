@@ -11,6 +11,7 @@ scenario etcd_backup.)
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import shutil
@@ -158,6 +159,7 @@ def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
         "-e", f"etcd_snapshot={backup['path']}", "-e", "restore_confirm=yes",
     )  # fmt: skip
     assert run.rc == 0 and run.failed == 0, tail(run.log)
+    restored = datetime.datetime.now(datetime.UTC)
     # A is back, B is gone.
     assert cluster.kubectl("-n", NS, "get", "configmap", "a", "-o", "jsonpath={.data.k}").stdout == "a"
     gone = cluster.kubectl("-n", NS, "get", "configmap", "b", check=False)
@@ -165,9 +167,24 @@ def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
     # The Secret written before the backup decrypts (same encryption key).
     value = cluster.kubectl("-n", NS, "get", "secret", "before", "-o", "jsonpath={.data.password}").stdout
     assert base64.b64decode(value).decode() == SECRET
-    # Every node Ready, the workload running.
+    # Every node Ready, and its kubelet talking to the restored cluster: its Lease renewed
+    # after the restore (the Ready condition alone comes back from the snapshot).
     first = cluster.groups["kube_control_plane"][0]
     assert ready_nodes(cluster, first) == dict.fromkeys(cluster.hosts, True)
+    deadline = time.monotonic() + 90
+    while True:
+        leases = cluster.kubectl_json("-n", "kube-node-lease", "get", "leases")["items"]
+        renewed = {
+            lease["metadata"]["name"]: datetime.datetime.fromisoformat(
+                lease["spec"]["renewTime"].replace("Z", "+00:00")
+            )
+            > restored
+            for lease in leases
+        }
+        if all(renewed.get(h) for h in cluster.hosts) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert all(renewed.get(h) for h in cluster.hosts), renewed
     deadline = time.monotonic() + 180
     while True:
         pods = cluster.kubectl_json("-n", NS, "get", "pods", "-l", "app=keep")["items"]
