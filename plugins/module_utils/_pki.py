@@ -10,6 +10,7 @@ modules stay thin and the rules are unit-tested without Ansible.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import json
 import os
@@ -530,6 +531,11 @@ def _public_der(key: t.Any) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def public_key_sha256(key: t.Any) -> str:
+    """sha256 of the DER SubjectPublicKeyInfo of a certificate or a key: names a key pair without showing it."""
+    return hashlib.sha256(_public_der(key)).hexdigest()
+
+
 def same_public_key(a: t.Any, b: t.Any) -> bool:
     """Whether two keys (private or public) share the public key."""
     return _public_der(a) == _public_der(b)
@@ -545,6 +551,20 @@ def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> t.Any:
 def common_name(cert: x509.Certificate) -> str | None:
     values = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[0].value) if values else None
+
+
+def issuer_common_name(cert: x509.Certificate) -> str:
+    """The issuer's CN, else its whole RFC 4514 name."""
+    values = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else cert.issuer.rfc4514_string()
+
+
+def parse_public_key(data: bytes, what: str) -> t.Any:
+    """A PEM public key (``sa.pub``); ``what`` names the source in the error."""
+    try:
+        return serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise PkiError(f"{what} is not a PEM public key") from None
 
 
 def is_ca_certificate(cert: x509.Certificate) -> bool:

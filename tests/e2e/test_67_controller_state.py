@@ -1,0 +1,56 @@
+"""Day-2: safe controller state.
+
+With the controller's cluster directory moved away, site.yml refuses before
+any change, naming the check and how to restore the directory; nothing is
+minted on the controller and no host is touched. Moved back, site.yml runs
+with changed=0.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ._day2 import cluster_dir, every_node_up, last_task, playbook
+from .conftest import Cluster, tail
+
+pytestmark = pytest.mark.ha
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _whole_cluster(cluster: Cluster) -> None:
+    every_node_up(cluster)
+
+
+CHECK = "airgap.k8s.preflight : Check the controller's cluster directory holds the state of the cluster the hosts run"
+
+
+def fingerprints(cluster: Cluster) -> dict[str, str]:
+    """What every host holds that a new PKI would replace."""
+    cmd = "sha256sum /etc/kubernetes/pki/ca.crt /etc/kubernetes/kubelet.conf 2>/dev/null; true"
+    return {h: cluster.ssh(h, cmd).stdout for h in cluster.hosts}
+
+
+def test_site_yml_refuses_without_the_cluster_directory_then_runs_clean_with_it(cluster: Cluster):
+    directory = cluster_dir(cluster)
+    away = directory.with_name("cluster.moved-away")
+    before = fingerprints(cluster)
+    shutil.move(directory, away)
+    try:
+        run = playbook(cluster, "site.yml", "site-no-cluster-dir")
+        assert run.rc != 0, tail(run.log)
+        text = run.log.read_text()
+        assert last_task(run.log) == CHECK, tail(run.log)
+        assert f"the controller's cluster directory {directory} does not exist" in text
+        assert "Nothing was changed." in text and "etcd_backup.yml" in text
+        assert run.changed == 0, run.changed_tasks()
+        assert not directory.exists(), "site.yml created a new cluster directory (new CAs) before refusing"
+        assert fingerprints(cluster) == before
+    finally:
+        if directory.exists():
+            shutil.rmtree(directory)
+        shutil.move(away, directory)
+    again = playbook(cluster, "site.yml", "site-cluster-dir-back")
+    assert again.rc == 0 and again.failed == 0, tail(again.log)
+    assert again.changed == 0, "changed with the directory back:\n" + "\n".join(again.changed_tasks())
