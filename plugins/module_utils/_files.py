@@ -6,9 +6,13 @@
 ``digest`` and ``directory_state`` only read. ``install`` takes one archive
 (a plain tar whose members are the wanted files, each raw or compressed with
 zstd or gzip), writes every file to a temporary name next to its
-destination, checks its sha256 (the bundle manifest's, or the controller's
-copy's) and runs its validate command, and only when every file passed
-renames them all into place. A failure leaves every destination untouched.
+destination and checks its sha256 (the bundle manifest's, or the
+controller's copy's): a wrong or truncated transfer replaces nothing. Then,
+in the order given, each file's validate command runs and the file is
+renamed into place, so a file validates against the ones listed before it
+(a unit file whose ExecStart binary arrives in the same call, a
+configuration checked by the new binary). A failed validation stops there:
+the files before it are in place, it and the ones after it are not.
 """
 
 from __future__ import annotations
@@ -172,7 +176,7 @@ def _validate(command: str, path: str) -> None:
 
 
 def _stage(tar: tarfile.TarFile, f: Mapping[str, Any], staged: list[tuple[str, str]]) -> None:
-    """Write F's member next to its dest, check its sha256, attributes and validate command."""
+    """Write F's member next to its dest, check its sha256 and set its attributes."""
     parent = os.path.dirname(f["dest"])
     if not os.path.isdir(parent):
         os.makedirs(parent, mode=0o755, exist_ok=True)
@@ -189,8 +193,6 @@ def _stage(tar: tarfile.TarFile, f: Mapping[str, Any], staged: list[tuple[str, s
             " (a corrupt bundle file or transfer cache entry on the controller)"
         )
     _attributes(tmp, f["mode"], f["owner"], f["group"])
-    if f.get("validate"):
-        _validate(f["validate"], tmp)
 
 
 def install(archive: str | None, files: list[Mapping[str, Any]]) -> list[str]:
@@ -201,6 +203,7 @@ def install(archive: str | None, files: list[Mapping[str, Any]]) -> list[str]:
     """
     staged: list[tuple[str, str]] = []
     new = [f for f in files if f.get("member")]
+    changed: list[str] = []
     try:
         if new:
             if not archive:
@@ -208,11 +211,17 @@ def install(archive: str | None, files: list[Mapping[str, Any]]) -> list[str]:
             with tarfile.open(archive) as tar:
                 for f in new:
                     _stage(tar, f, staged)
-        changed = []
-        for tmp, dest in staged:
-            os.replace(tmp, dest)
-            changed.append(dest)
-        staged = []
+        by_dest = {dest: tmp for tmp, dest in staged}
+        for f in new:
+            if f.get("validate"):
+                try:
+                    _validate(f["validate"], by_dest[f["dest"]])
+                except InstallError as exc:
+                    done = f" ({', '.join(changed)} installed before it)" if changed else ""
+                    raise InstallError(f"{f['dest']}: {exc}{done}") from None
+            os.replace(by_dest[f["dest"]], f["dest"])
+            staged.remove((by_dest[f["dest"]], f["dest"]))
+            changed.append(f["dest"])
         for f in files:
             if not f.get("member"):
                 _attributes(f["dest"], f["mode"], f["owner"], f["group"])

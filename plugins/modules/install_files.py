@@ -15,9 +15,11 @@ description:
     directories, in one task. One read tells what the host has (sha256, mode, owner, group); only the files that
     differ are sent, as one archive in one transfer, large ones compressed (zstd when both sides have it,
     else gzip); files whose content is right but whose mode or owner differ are only fixed.
-  - On the host every new file is written next to its destination, its sha256 is checked against the wanted
-    content (the bundle manifest's, or the controller copy's), its O(files[].validate) command runs, and only
-    when every file passed are they all renamed into place. A failure replaces nothing.
+  - On the host every new file is written next to its destination and its sha256 is checked against the wanted
+    content (the bundle manifest's, or the controller copy's); a wrong transfer replaces nothing. Then, in the
+    order of O(files), each file's O(files[].validate) command runs and the file is renamed into place, so a file
+    validates against those listed before it (a unit whose binary comes in the same call). A failed validation
+    stops there - the files before it are in place, it and those after it are not.
   - Compressed copies of bundle files are kept on the controller in O(cache_dir), keyed by sha256, so each
     file is compressed once, whatever the number of hosts.
   - A converged host costs one read and no transfer. Check mode reports what would change.

@@ -85,6 +85,22 @@ def test_a_failed_validation_replaces_nothing(tmp_path):
     assert unit.read_text() == "old\n"
 
 
+def test_a_file_validates_against_the_files_before_it(tmp_path):
+    """A unit whose ExecStart binary arrives in the same call: the binary is in place when the unit validates."""
+    binary, unit, after = tmp_path / "bin" / "tool", tmp_path / "tool.service", tmp_path / "after.conf"
+    files = [
+        entry(binary, b"#!/bin/sh\nexit 0\n", member="0"),
+        entry(unit, b"ExecStart=tool\n", member="1", validate=f"{binary} %s"),
+        entry(after, b"broken\n", member="2", validate="grep -q valid %s"),
+    ]
+    members = {"0": b"#!/bin/sh\nexit 0\n", "1": b"ExecStart=tool\n", "2": b"broken\n"}
+    with pytest.raises(_files.InstallError, match=r"after.conf: validation failed.*installed before it"):
+        _files.install(archive(tmp_path, members), files)
+    assert binary.exists() and unit.exists(), "the files before the failing one are in place"
+    assert not after.exists()
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == [], "no temporary file is left behind"
+
+
 def test_validation_sees_the_new_file(tmp_path):
     unit = tmp_path / "kubelet.service"
     files = [entry(unit, b"valid\n", validate="grep -q valid %s")]
