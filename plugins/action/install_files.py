@@ -146,6 +146,7 @@ class ActionModule(ActionBase):
             {
                 "stage": "read",
                 "files": [{"dest": w.dest} for w in wanted],
+                "absent": args["absent"],
                 "directories": [{"path": d["path"]} for d in dirs],
                 "read_content": diffable,
             },
@@ -160,9 +161,11 @@ class ActionModule(ActionBase):
             elif attrs:
                 attrs_only.append(w)
         changed_files = [w.dest for w in content + attrs_only]
+        remove = [p for p in args["absent"] if read["files"][p].get("exists")]
         out: dict[str, Any] = {
-            "changed": bool(fix_dirs or changed_files),
+            "changed": bool(fix_dirs or changed_files or remove),
             "changed_files": changed_files,
+            "removed_files": remove,
             "changed_directories": [d["path"] for d in fix_dirs],
             "sent_bytes": 0,
         }
@@ -205,12 +208,14 @@ class ActionModule(ActionBase):
                 out["sent_bytes"] = local.stat().st_size
                 archive = send_archive(self, local)
             res = self._module(
-                {"stage": "install", "archive": archive, "files": plan, "directories": fix_dirs}, task_vars
+                {"stage": "install", "archive": archive, "files": plan, "directories": fix_dirs, "absent": remove},
+                task_vars,
             )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         out["changed_files"] = res.get("changed_files", changed_files)
         out["changed_directories"] = res.get("changed_directories", out["changed_directories"])
+        out["removed_files"] = res.get("removed_files", remove)
         return out
 
     @staticmethod

@@ -231,3 +231,17 @@ def install(archive: str | None, files: list[Mapping[str, Any]]) -> list[str]:
         for tmp, _dest in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def remove(paths: Iterable[str]) -> list[str]:
+    """Remove each path that exists as a file or symlink; return those removed."""
+    removed = []
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise InstallError(f"{path} is a directory; absent takes files")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed

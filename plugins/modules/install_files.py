@@ -78,6 +78,13 @@ options:
         description: Internal, set by the action plugin - how the member is compressed.
         type: str
         choices: [zstd, gzip, none]
+  absent:
+    description:
+      - Files that must not exist (a key a setting no longer wants, a file an earlier version wrote). Removed after
+        the O(files) are in place; a missing path is no change.
+    type: list
+    elements: path
+    default: []
   directories:
     description: Directories to create (with missing parents) or fix, before the files.
     type: list
@@ -183,6 +190,11 @@ changed_files:
   type: list
   elements: str
   sample: [/usr/local/bin/kubelet]
+removed_files:
+  description: O(absent) paths that existed and were removed (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
 changed_directories:
   description: Directories created or fixed (or that would be, in check mode).
   returned: always
@@ -219,6 +231,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._files import (
     directory_state,
     ensure_directories,
     install,
+    remove,
 )
 
 _FILE = {
@@ -242,6 +255,7 @@ _DIRECTORY = {
 }
 ARGUMENT_SPEC = {
     "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE},
+    "absent": {"type": "list", "elements": "path", "default": []},
     "directories": {"type": "list", "elements": "dict", "default": [], "options": _DIRECTORY},
     "bundle_dir": {"type": "path"},
     "compress": {"type": "str", "choices": ["auto", "zstd", "gzip", "none"], "default": "auto"},
@@ -271,7 +285,7 @@ def _text(path: str) -> str | None:
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    paths = [f["dest"] for f in params["files"]] + [d["path"] for d in params["directories"]]
+    paths = [f["dest"] for f in params["files"]] + [d["path"] for d in params["directories"]] + params["absent"]
     for path in paths:
         if not os.path.isabs(path):
             module.fail_json(msg=f"{path!r} is not an absolute path")
@@ -279,7 +293,7 @@ def main() -> None:
         try:
             module.exit_json(
                 changed=False,
-                files={f["dest"]: digest(f["dest"]) for f in params["files"]},
+                files={p: digest(p) for p in [f["dest"] for f in params["files"]] + params["absent"]},
                 directories={d["path"]: directory_state(d["path"]) for d in params["directories"]},
                 codecs=codecs(),
                 content={p: _text(p) for p in params["read_content"]},
@@ -291,13 +305,16 @@ def main() -> None:
     try:
         dirs = ensure_directories(params["directories"])
         changed = install(params["archive"], params["files"])
+        removed = remove(params["absent"])
     except (InstallError, OSError) as exc:
         module.fail_json(msg=str(exc))
     finally:
         if params["archive"]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(params["archive"])
-    module.exit_json(changed=bool(dirs or changed), changed_files=changed, changed_directories=dirs)
+    module.exit_json(
+        changed=bool(dirs or changed or removed), changed_files=changed, removed_files=removed, changed_directories=dirs
+    )
 
 
 if __name__ == "__main__":

@@ -138,3 +138,12 @@ def test_a_file_where_a_directory_is_wanted(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(_files.InstallError, match="not a directory"):
         _files.ensure_directories([{"path": str(tmp_path / "f"), "mode": "0755", "owner": OWNER, "group": GROUP}])
+
+
+def test_remove(tmp_path):
+    key, gone = tmp_path / "ca.key", tmp_path / "never-there"
+    key.write_text("k")
+    assert _files.remove([str(key), str(gone)]) == [str(key)]
+    assert not key.exists()
+    with pytest.raises(_files.InstallError, match="is a directory"):
+        _files.remove([str(tmp_path)])

@@ -64,6 +64,20 @@ def test_install_stage_installs_and_removes_the_archive(run_module, tmp_path):
     assert not tar_path.exists(), "the transferred archive is removed"
 
 
+def test_absent_paths_are_read_and_removed(run_module, tmp_path):
+    key = tmp_path / "ca.key"
+    key.write_text("secret")
+    read = run_module(install_files.main, {"stage": "read", "absent": [str(key)]}, check_mode=True)
+    assert read.result["files"][str(key)]["exists"] is True
+    run = run_module(install_files.main, {"absent": [str(key)]})
+    assert not run.failed, run.output
+    assert run.result["changed"] is True
+    assert run.result["removed_files"] == [str(key)]
+    assert not key.exists()
+    again = run_module(install_files.main, {"absent": [str(key)]})
+    assert again.result["changed"] is False
+
+
 def test_install_failure_names_the_file(run_module, tmp_path):
     src = tmp_path / "payload"
     src.write_bytes(b"tampered")
