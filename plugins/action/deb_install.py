@@ -26,7 +26,9 @@ MODULE = "airgap.k8s.deb_install"
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # The remote temporary directory is made only when an archive is sent:
+    # a converged host costs one module run, not mkdir + run + rm.
+    TRANSFERS_FILES = False
     _requires_connection = True
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -39,7 +41,8 @@ class ActionModule(ActionBase):
         except DebError as exc:
             raise AnsibleActionFail(str(exc)) from exc
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            if self._connection._shell.tmpdir is not None:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _module(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)

@@ -114,7 +114,9 @@ def _dir_differs(want: dict[str, Any], have: dict[str, Any]) -> bool:
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # The remote temporary directory is made only when an archive is sent:
+    # a converged host costs one module run, not mkdir + run + rm.
+    TRANSFERS_FILES = False
     _requires_connection = True
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -130,7 +132,8 @@ class ActionModule(ActionBase):
         except TransferError as exc:
             raise AnsibleActionFail(str(exc)) from exc
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            if self._connection._shell.tmpdir is not None:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _module(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
@@ -220,13 +223,6 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _entry(w: Wanted, member: str | None, codec: str | None) -> dict[str, Any]:
-        return {
-            "dest": w.dest,
-            "sha256": w.sha256,
-            "mode": w.mode,
-            "owner": w.owner,
-            "group": w.group,
-            "validate": w.validate,
-            "member": member,
-            "codec": codec,
-        }
+        entry = {"dest": w.dest, "sha256": w.sha256, "mode": w.mode, "owner": w.owner, "group": w.group}
+        extra = {"validate": w.validate, "member": member, "codec": codec}
+        return entry | {k: v for k, v in extra.items() if v is not None}
