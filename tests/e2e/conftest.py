@@ -70,14 +70,19 @@ class PlaybookRun:
 
 
 def run_playbook(inventory: Path, playbook: str, name: str, *extra: str) -> PlaybookRun:
+    """Run a playbook; its log is LOG_DIR/NAME.log and its profile (tools/benchmark_callback) NAME.profile.json."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
+    run_env = env()
+    run_env["ANSIBLE_CALLBACK_PLUGINS"] = str(ROOT / "tools" / "benchmark_callback")
+    run_env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks,airgap_profile"
+    run_env["AIRGAP_PROFILE_OUT"] = str(LOG_DIR / f"{name}.profile.json")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / playbook), *extra]
     start = time.monotonic()
     with log.open("w") as fh:
         fh.write("$ " + shlex.join(cmd) + "\n")
         fh.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, stdout=fh, stderr=subprocess.STDOUT, check=False)
     seconds = time.monotonic() - start
     recap = {}
     for line in log.read_text(errors="replace").splitlines():

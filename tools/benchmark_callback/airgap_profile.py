@@ -1,11 +1,13 @@
 # Copyright: (c) 2026, airgap.k8s contributors
 # Apache License 2.0 (see LICENSE)
-"""Callback for tools/benchmark.py: a machine-readable profile of one playbook run.
+"""Callback for tools/benchmark.py and the e2e tests: a machine-readable profile of one playbook run.
 
-Enabled only by the benchmark (ANSIBLE_CALLBACK_PLUGINS points here); it
-writes AIRGAP_PROFILE_OUT as JSON: every task header in order with its wall
-time (start of the task to the start of the next, as profile_tasks counts)
-and what each host did (ok, changed, skipped, failed), plus per-host counts.
+Enabled only where asked (ANSIBLE_CALLBACK_PLUGINS points here); it writes
+AIRGAP_PROFILE_OUT as JSON: every task header in order with its wall time
+(start of the task to the start of the next, as profile_tasks counts), what
+each host did (ok, changed, skipped, failed) and, for the tasks that move
+files (airgap.k8s.install_files, deb_install), the bytes each host was sent;
+plus per-host counts.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class CallbackModule(CallbackBase):
             "handler": handler,
             "action": task.action,
             "hosts": {},
+            "sent_bytes": {},
             "_t0": time.monotonic(),
         }
 
@@ -78,6 +81,8 @@ class CallbackModule(CallbackBase):
         if status == "ok" and result._result.get("changed", False):
             status = "changed"
         self._current["hosts"][host] = status
+        if "sent_bytes" in result._result:
+            self._current["sent_bytes"][host] = int(result._result["sent_bytes"])
 
     def v2_runner_on_ok(self, result: Any) -> None:
         self._record(result, "ok")
