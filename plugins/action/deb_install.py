@@ -15,43 +15,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.airgap.k8s.plugins.modules.deb_install import ARGUMENT_SPEC
 from ansible_collections.airgap.k8s.plugins.plugin_utils._deb import DebError, closure, installed_names, load_dir
-from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import build_archive, send_archive
-
-MODULE = "airgap.k8s.deb_install"
+from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import TransferAction, build_archive, send_archive
 
 
-class ActionModule(ActionBase):
-    # The remote temporary directory is made only when an archive is sent:
-    # a converged host costs one module run, not mkdir + run + rm.
-    TRANSFERS_FILES = False
-    _requires_connection = True
+class ActionModule(TransferAction):
+    MODULE = "airgap.k8s.deb_install"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    INTERNAL = ("stage", "archive")
+    ERRORS = (DebError,)
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        spec = {k: v for k, v in ARGUMENT_SPEC.items() if k not in ("stage", "archive")}
-        _validation, args = self.validate_argument_spec(argument_spec=spec)
-        try:
-            return dict(result, **self._converge(args, task_vars or {}))
-        except DebError as exc:
-            raise AnsibleActionFail(str(exc)) from exc
-        finally:
-            if self._connection._shell.tmpdir is not None:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
-
-    def _module(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
-        res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        if res.get("failed"):
-            raise AnsibleActionFail(res.get("msg", f"{MODULE} failed"), result=res)
-        return res
-
-    def _converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
-        read = self._module({**args, "stage": "read"}, task_vars)
+    def converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        read = self.module({**args, "stage": "read"}, task_vars)
         have = installed_names(read["status"])
         missing = [p for p in args["packages"] if p not in have]
         out: dict[str, Any] = {"changed": False, "installed": [], "sent_bytes": 0}
@@ -66,7 +42,7 @@ class ActionModule(ActionBase):
             local = build_archive([(Path(d.path).name, Path(d.path)) for d in debs], workdir)
             out["sent_bytes"] = local.stat().st_size
             remote = send_archive(self, local)
-            res = self._module({**args, "stage": "install", "archive": remote}, task_vars)
+            res = self.module({**args, "stage": "install", "archive": remote}, task_vars)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         out["stdout"] = res.get("stdout", "")

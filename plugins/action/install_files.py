@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.k8s.plugins.modules.install_files import ARGUMENT_SPEC
 from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import (
-    TransferError,
+    TransferAction,
     build_archive,
     compressed_copy,
     pick_codec,
@@ -33,9 +32,7 @@ from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import (
     sha256_file,
 )
 
-MODULE = "airgap.k8s.install_files"
 MODE = re.compile(r"^0?[0-7]{3}$")
-INTERNAL = ("stage", "archive", "read_content")
 
 
 class Bundle:
@@ -113,39 +110,22 @@ def _dir_differs(want: dict[str, Any], have: dict[str, Any]) -> bool:
     return (have["mode"], have["owner"], have["group"]) != (want["mode"], want["owner"], want["group"])
 
 
-class ActionModule(ActionBase):
-    # The remote temporary directory is made only when an archive is sent:
-    # a converged host costs one module run, not mkdir + run + rm.
-    TRANSFERS_FILES = False
-    _requires_connection = True
+class ActionModule(TransferAction):
+    MODULE = "airgap.k8s.install_files"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    INTERNAL = ("stage", "archive", "read_content")
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        spec = {k: v for k, v in ARGUMENT_SPEC.items() if k not in INTERNAL}
-        _validation, args = self.validate_argument_spec(argument_spec=spec)
-        try:
-            bundle = Bundle(args["bundle_dir"]) if args["bundle_dir"] else None
-            wanted = [Wanted(f, lambda p: self._find_needle("files", p), bundle) for f in args["files"]]
-            dirs = [dict(d, mode=d["mode"].zfill(4)) for d in args["directories"]]
-            return dict(result, **self._converge(wanted, dirs, args, task_vars or {}))
-        except TransferError as exc:
-            raise AnsibleActionFail(str(exc)) from exc
-        finally:
-            if self._connection._shell.tmpdir is not None:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
-
-    def _module(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
-        res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        if res.get("failed"):
-            raise AnsibleActionFail(res.get("msg", f"{MODULE} failed"), result=res)
-        return res
+    def converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        bundle = Bundle(args["bundle_dir"]) if args["bundle_dir"] else None
+        wanted = [Wanted(f, lambda p: self._find_needle("files", p), bundle) for f in args["files"]]
+        dirs = [dict(d, mode=d["mode"].zfill(4)) for d in args["directories"]]
+        return self._converge(wanted, dirs, args, task_vars)
 
     def _converge(
         self, wanted: list[Wanted], dirs: list[dict[str, Any]], args: dict[str, Any], task_vars: dict[str, Any]
     ) -> dict[str, Any]:
         diffable = [w.dest for w in wanted if w.diff] if self._task.diff else []
-        read = self._module(
+        read = self.module(
             {
                 "stage": "read",
                 "files": [{"dest": w.dest} for w in wanted],
@@ -210,7 +190,7 @@ class ActionModule(ActionBase):
                 local = build_archive(members, workdir)
                 out["sent_bytes"] = local.stat().st_size
                 archive = send_archive(self, local)
-            res = self._module(
+            res = self.module(
                 {"stage": "install", "archive": archive, "files": plan, "directories": fix_dirs, "absent": remove},
                 task_vars,
             )

@@ -25,7 +25,10 @@ import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
 
 CHUNK = 1 << 20
 # Smaller files travel raw: compressing them saves too little to pay for the work.
@@ -121,6 +124,47 @@ def build_archive(members: list[tuple[str, Path | bytes]], directory: str) -> Pa
                 with open(source, "rb") as handle:
                     tar.addfile(info, handle)
     return path
+
+
+class TransferAction(ActionBase):
+    """Base of the actions that read a host, then send it one archive only when something differs.
+
+    Subclasses set MODULE (the host side), ARGUMENT_SPEC (the module's),
+    INTERNAL (options only the action sets) and ERRORS (controller-side
+    errors whose message becomes the task's), and implement converge().
+    """
+
+    # The remote temporary directory is made only when an archive is sent:
+    # a converged host costs one module run, not mkdir + run + rm.
+    TRANSFERS_FILES = False
+    _requires_connection = True
+    MODULE = ""
+    ARGUMENT_SPEC: ClassVar[dict[str, Any]] = {}
+    INTERNAL: tuple[str, ...] = ()
+    ERRORS: tuple[type[Exception], ...] = (TransferError,)
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        del tmp
+        spec = {k: v for k, v in self.ARGUMENT_SPEC.items() if k not in self.INTERNAL}
+        _validation, args = self.validate_argument_spec(argument_spec=spec)
+        try:
+            return dict(result, **self.converge(args, task_vars or {}))
+        except self.ERRORS as exc:
+            raise AnsibleActionFail(str(exc)) from exc
+        finally:
+            if self._connection._shell.tmpdir is not None:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def module(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """Run the host side; a failure becomes the task's failure with the module's message."""
+        res = self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars)
+        if res.get("failed"):
+            raise AnsibleActionFail(res.get("msg", f"{self.MODULE} failed"), result=res)
+        return res
 
 
 def send_archive(action: Any, local: Path, name: str = "transfer.tar") -> str:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tarfile
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from ansible.errors import AnsibleActionFail
+from fake_wire import FakeWire, connection
 
 from ansible_collections.airgap.k8s.plugins.action.deb_install import ActionModule
 
@@ -31,11 +31,10 @@ def build(directory: Path, package: str, depends: str = "") -> None:
     shutil.rmtree(root)
 
 
-class Host(ActionModule):
+class Host(FakeWire, ActionModule):
     def __init__(self, args: dict[str, Any], status: str, root: Path, check: bool = False) -> None:
         task = SimpleNamespace(args=args, check_mode=check, diff=False, async_val=0, action="airgap.k8s.deb_install")
-        shell = SimpleNamespace(tmpdir=None, join_path=os.path.join)
-        super().__init__(task, SimpleNamespace(_shell=shell), None, None, None)
+        super().__init__(task, connection(), None, None, None)
         self.status, self.root, self.runs, self.sent = status, root, [], []
 
     def _execute_module(self, module_name=None, module_args=None, task_vars=None, **kw):
@@ -45,22 +44,6 @@ class Host(ActionModule):
         with tarfile.open(module_args["archive"]) as tar:
             self.sent = sorted(tar.getnames())
         return {"changed": True, "stdout": "ok"}
-
-    def _make_tmp_path(self, remote_user=None):
-        self._connection._shell.tmpdir = str(self.root / "remote")
-        os.makedirs(self._connection._shell.tmpdir, exist_ok=True)
-        return self._connection._shell.tmpdir
-
-    def _transfer_file(self, local_path, remote_path):
-        shutil.copy(local_path, remote_path)
-        return remote_path
-
-    def _fixup_perms2(self, remote_paths, remote_user=None, execute=True):
-        return None
-
-    def _remove_tmp_path(self, tmp_path, force=False):
-        shutil.rmtree(tmp_path, ignore_errors=True)
-        self._connection._shell.tmpdir = None
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import pwd
-import shutil
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from ansible.errors import AnsibleActionFail
+from fake_wire import FakeWire, connection
 
 from ansible_collections.airgap.k8s.plugins.action.install_files import ActionModule
 from ansible_collections.airgap.k8s.plugins.modules import install_files as module
@@ -31,25 +31,14 @@ OWNER = pwd.getpwuid(os.getuid())[0]
 GROUP = grp.getgrgid(os.getgid())[0]
 
 
-class Shell:
-    def __init__(self, root: Path) -> None:
-        self.tmpdir: str | None = None
-        self.root = root
-
-    @staticmethod
-    def join_path(*parts: str) -> str:
-        return os.path.join(*parts)
-
-
-class FakeHost(ActionModule):
+class FakeHost(FakeWire, ActionModule):
     """install_files with the wire replaced: records module runs and transfers."""
 
     def __init__(self, args: dict[str, Any], root: Path, run_module: Any, check: bool = False) -> None:
         task = SimpleNamespace(
             args=args, check_mode=check, diff=False, async_val=0, action="airgap.k8s.install_files", _role=None
         )
-        conn = SimpleNamespace(_shell=Shell(root))
-        super().__init__(task, conn, None, None, None)
+        super().__init__(task, connection(), None, None, None)
         self.root, self.run_module, self.runs, self.sent = root, run_module, [], []
 
     def _execute_module(self, module_name=None, module_args=None, task_vars=None, **kw):
@@ -57,24 +46,10 @@ class FakeHost(ActionModule):
         result = self.run_module(module.main, module_args, check_mode=self._task.check_mode).result
         return result
 
-    def _make_tmp_path(self, remote_user=None):
-        path = self.root / "remote-tmp"
-        path.mkdir(exist_ok=True)
-        self._connection._shell.tmpdir = str(path)
-        return str(path)
-
     def _transfer_file(self, local_path, remote_path):
         with tarfile.open(local_path) as tar:
             self.sent.append(sorted(tar.getnames()))
-        shutil.copy(local_path, remote_path)
-        return remote_path
-
-    def _fixup_perms2(self, remote_paths, remote_user=None, execute=True):
-        return None
-
-    def _remove_tmp_path(self, tmp_path, force=False):
-        shutil.rmtree(tmp_path, ignore_errors=True)
-        self._connection._shell.tmpdir = None
+        return super()._transfer_file(local_path, remote_path)
 
 
 @pytest.fixture
