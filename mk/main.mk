@@ -25,6 +25,8 @@ sandbox: prereqs bundle sandbox-up ## the main job: bundle, 3 sealed podman host
 	@echo "kubectl from the bundle: $(SANDBOX_KUBECTL)"
 	@echo "Remove the sandbox: make sandbox-down"
 
+BENCHMARK_ARGS ?=
+
 .PHONY: benchmark
-benchmark: venv bundle sandbox-image ## time site.yml on a fresh 3-node sandbox (docs/benchmarks.md)
-	$(PY) tools/benchmark.py
+benchmark: venv bundle sandbox-image ## median of 3: fresh 3-node site.yml, no-change re-run, HA, add a worker (docs/benchmarks.md)
+	BUNDLE_DIR=$(BUNDLE_DIR) $(PY) tools/benchmark.py $(BENCHMARK_ARGS)

@@ -70,42 +70,11 @@ files:
       exists: false
 """
 
-import grp
-import hashlib
 import os
-import pwd
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-
-def _name(lookup, ident: int) -> str:
-    try:
-        return lookup(ident)[0]
-    except KeyError:
-        return str(ident)
-
-
-def digest(path: str) -> dict[str, object]:
-    """What is at PATH: existence, sha256, mode ("0755"), owner and group names."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {"exists": False}
-    if not stat.S_ISREG(st.st_mode):
-        return {"exists": False}
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return {
-        "exists": True,
-        "sha256": sha.hexdigest(),
-        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
-        "owner": _name(pwd.getpwuid, st.st_uid),
-        "group": _name(grp.getgrgid, st.st_gid),
-    }
-
+from ansible_collections.airgap.k8s.plugins.module_utils._files import digest
 
 ARGUMENT_SPEC = {"paths": {"type": "list", "elements": "path", "required": True}}
 

@@ -169,11 +169,17 @@ def run_playbook(inventory: Path, playbook: str, name: str, *extra: str, hosts: 
     log = LOG_DIR / f"{name}.log"
     path = playbook if playbook.startswith("/") else str(ROOT / "playbooks" / playbook)
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), path, *extra]
+    # The profile callback (tools/benchmark_callback) records every task's
+    # time and the bytes install_files/deb_install sent: <name>.profile.json.
+    run_env = env()
+    run_env["ANSIBLE_CALLBACK_PLUGINS"] = str(ROOT / "tools" / "benchmark_callback")
+    run_env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks,airgap_profile"
+    run_env["AIRGAP_PROFILE_OUT"] = str(LOG_DIR / f"{name}.profile.json")
     start = time.monotonic()
     with log.open("w") as fh:
         fh.write("$ " + shlex.join(cmd) + "\n")
         fh.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=fh, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, stdout=fh, stderr=subprocess.STDOUT, check=False)
     run = PlaybookRun(proc.returncode, log, parse_recap(log), time.monotonic() - start)
     missing = sorted(set(hosts) - set(run.recap))
     assert not missing, f"{name}: PLAY RECAP lacks {missing} (rc={run.rc}, log {log}):\n{tail(log)}"

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""image_load.py RUNTIME TOOL ARCHIVE REF ARCH [--check]
+"""image_load.py RUNTIME TOOL ARCH [--check] ARCHIVE REF [ARCHIVE REF ...]
 
-Load the image archive ARCHIVE (OCI layout or `docker save` format) into the
-runtime unless an image named REF with the same content is there already.
-RUNTIME is containerd (TOOL: the ctr binary; namespace k8s.io) or docker
-(TOOL: the docker CLI). Prints JSON {"changed", "ref", "digest", "before"}.
+Load each image archive ARCHIVE (OCI layout or `docker save` format) into the
+runtime unless an image named REF with the same content is there already:
+every image of a host in one call. RUNTIME is containerd (TOOL: the ctr
+binary; namespace k8s.io) or docker (TOOL: the docker CLI). Prints JSON
+{"changed", "images": [{"changed", "ref", "digest", "before"}, ...]}.
 With --check nothing is imported; "changed" says whether it would be.
 
 "Same content": the runtime's digest for REF is the archive's manifest or
@@ -111,12 +112,7 @@ def load(runtime, tool, path, ref, target):
     return out
 
 
-def main():
-    args = [a for a in sys.argv[1:] if a != "--check"]
-    check = "--check" in sys.argv
-    if len(args) != 5:
-        fail(__doc__)
-    runtime, tool, path, ref, arch = args
+def converge(runtime, tool, path, ref, arch, check):
     target, config = archive_digests(path, ref, arch)
     before = present(runtime, tool, ref)
     wanted = {target, config} - {None}
@@ -137,7 +133,18 @@ def main():
         with open(stamp_path + ".tmp", "w") as fh:
             json.dump({"archive": target, "runtime": runtime, "digests": sorted(after)}, fh)
         os.replace(stamp_path + ".tmp", stamp_path)
-    print(json.dumps(result))
+    return result
+
+
+def main():
+    args = [a for a in sys.argv[1:] if a != "--check"]
+    check = "--check" in sys.argv
+    if len(args) < 3 or len(args) % 2 == 0:
+        fail(__doc__)
+    runtime, tool, arch = args[:3]
+    pairs = list(zip(args[3::2], args[4::2]))
+    images = [converge(runtime, tool, path, ref, arch, check) for path, ref in pairs]
+    print(json.dumps({"changed": any(i["changed"] for i in images), "images": images}))
 
 
 if __name__ == "__main__":
