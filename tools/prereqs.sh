@@ -31,6 +31,35 @@ fi
 have=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' $want 2>/dev/null | awk '$2 == "installed" {print $1}' | sort -u || true)
 missing=$(comm -23 <(printf '%s\n' "$want") <(printf '%s\n' "$have") | paste -sd' ' -)
 
+# Every sandbox node (a systemd container: systemd, journald, containerd,
+# the kubelet) holds 20-25 inotify instances, and the kernel counts them for
+# the whole machine against fs.inotify.max_user_instances (often 128: about
+# five nodes). The end-to-end sandbox runs six, molecule and `make sandbox`
+# more beside it. Symptoms when it runs out: containerd "failed to create
+# fsnotify watcher: too many open files", kubelet "inotify_init: too many
+# open files" (docs/sandbox.md).
+inotify_want=${PREREQS_INOTIFY_INSTANCES:-1024}
+inotify_file=${PREREQS_INOTIFY_FILE:-/proc/sys/fs/inotify/max_user_instances}
+inotify_have=$(cat "$inotify_file" 2>/dev/null || echo "$inotify_want")
+if [ "$inotify_have" -lt "$inotify_want" ]; then
+    raise="sysctl -w fs.inotify.max_user_instances=$inotify_want"
+    if [ "$mode" = check ]; then
+        echo "prereqs: fs.inotify.max_user_instances is $inotify_have, the sandboxes need $inotify_want" >&2
+        exit 1
+    elif [ "$(id -u)" = 0 ]; then
+        $raise >/dev/null || { echo "prereqs: could not raise fs.inotify.max_user_instances ($raise)" >&2; exit 1; }
+    elif [ "$mode" = sudo ]; then
+        sudo $raise >/dev/null || { echo "prereqs: could not raise fs.inotify.max_user_instances (sudo $raise)" >&2; exit 1; }
+    else
+        echo "prereqs: fs.inotify.max_user_instances is $inotify_have; the sandbox nodes need $inotify_want (docs/sandbox.md)." >&2
+        echo "Raise it as root (until the next boot; a file in /etc/sysctl.d/ keeps it), then run make again:" >&2
+        echo "" >&2
+        echo "    sudo $raise" >&2
+        exit 1
+    fi
+    echo "prereqs: raised fs.inotify.max_user_instances from $inotify_have to $inotify_want"
+fi
+
 if [ -z "$missing" ]; then
     echo "prereqs: the $(printf '%s\n' "$want" | wc -l) Debian packages of ${list#"$here/../"} are installed"
     exit 0

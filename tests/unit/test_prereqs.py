@@ -33,6 +33,10 @@ def fake(tmp_path):
     stub(bin_dir, "id", 'echo "${FAKE_UID:-0}"')
     stub(bin_dir, "apt-get", f'echo "$*" >> {log}')
     stub(bin_dir, "sudo", 'echo "sudo $*" >> ' + str(log) + '; exec "$@"')
+    stub(bin_dir, "sysctl", f'echo "sysctl $*" >> {log}')
+    # The machine-wide inotify limit, as the script reads it (enough unless a test lowers it).
+    inotify = tmp_path / "max_user_instances"
+    inotify.write_text("1024\n")
 
     def run(packages: list[str], *args: str, uid: int = 0, dpkg: str | None = None):
         listing = tmp_path / "debian.txt"
@@ -40,6 +44,7 @@ def fake(tmp_path):
         if dpkg is not None:
             stub(bin_dir, "dpkg-query", dpkg)
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PREREQS_LIST": str(listing)}
+        env.setdefault("PREREQS_INOTIFY_FILE", str(inotify))
         env["FAKE_UID"] = str(uid)
         proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=30, check=False)
         calls = log.read_text().splitlines() if log.exists() else []
@@ -81,3 +86,29 @@ def test_check_mode_reports_and_never_installs(fake):
     proc, calls = fake([UNKNOWN], "--check", uid=0, dpkg="exit 1")
     assert proc.returncode == 1 and UNKNOWN in proc.stderr
     assert calls == []
+
+
+def test_low_inotify_limit_is_raised_as_root(fake, tmp_path):
+    (tmp_path / "max_user_instances").write_text("128\n")
+    proc, calls = fake(["git"], dpkg="echo 'git installed'")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["sysctl -w fs.inotify.max_user_instances=1024"]
+    assert "raised fs.inotify.max_user_instances from 128 to 1024" in proc.stdout
+
+
+def test_low_inotify_limit_without_root_names_the_command(fake, tmp_path):
+    (tmp_path / "max_user_instances").write_text("128\n")
+    proc, calls = fake(["git"], uid=1000, dpkg="echo 'git installed'")
+    assert proc.returncode == 1
+    assert calls == []
+    assert "sudo sysctl -w fs.inotify.max_user_instances=1024" in proc.stderr
+
+
+def test_low_inotify_limit_with_sudo_raises_it(fake, tmp_path):
+    (tmp_path / "max_user_instances").write_text("128\n")
+    proc, calls = fake(["git"], "--sudo", uid=1000, dpkg="echo 'git installed'")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [
+        "sudo sysctl -w fs.inotify.max_user_instances=1024",
+        "sysctl -w fs.inotify.max_user_instances=1024",
+    ]
