@@ -49,10 +49,16 @@ molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
 .PHONY: e2e
 e2e: e2e-default e2e-ha ## end to end: the 3-node sandbox, then the HA sandbox
 
+# A test tool (tests/e2e/test_45_cis.py), never shipped to nodes: its pins are
+# in tools/cis/versions.env, not in the versions table.
+.PHONY: kube-bench
+kube-bench: ## build kube-bench and gojq (as jq) for the CIS audit, cached in ~/.cache/airgap-k8s/tools
+	CACHE_DIR=$(CACHE_DIR) $(ROOT)/tools/cis/build.sh
+
 .PHONY: e2e-default
-e2e-default: venv bundle sandbox-image ## end to end: site.yml over SSH onto a 3-node sandbox, then workload, etcd and idempotence checks
+e2e-default: venv bundle sandbox-image kube-bench ## end to end: site.yml over SSH onto a 3-node sandbox, then workload, etcd and idempotence checks
 	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) -m "not ha" tests/e2e
 
 .PHONY: e2e-ha
-e2e-ha: venv bundle sandbox-image ## end to end: site.yml onto 3 control planes + 1 worker, then stop a control plane
+e2e-ha: venv bundle sandbox-image kube-bench ## end to end: site.yml onto 3 control planes + 1 worker, then stop a control plane
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_HA=1 E2E_NODES=4 $(BIN)/pytest $(PYTEST_ARGS) -m ha tests/e2e
