@@ -157,21 +157,21 @@ def test_kube_bench_ran_every_target_on_every_node(cluster: Cluster, audit):
 def test_kube_bench_audited_this_install_files(cluster: Cluster, audit):
     """The file checks read our units and configs (a missing file would make them pass vacuously)."""
     by_id = {host: {r["test_number"]: r for rs in per.values() for r in rs} for host, per in audit.items()}
-    expected = {
-        "1.1.1": "/etc/systemd/system/kube-apiserver.service",
-        "1.1.3": "/etc/systemd/system/kube-controller-manager.service",
-        "1.1.5": "/etc/systemd/system/kube-scheduler.service",
-        "1.1.15": "/etc/kubernetes/scheduler.conf",
-        "2.1": "--cert-file",
-        "4.1.1": "/etc/systemd/system/kubelet.service",
-        "4.1.3": "/etc/kubernetes/kube-proxy.conf",
-        "4.1.9": "/var/lib/kubelet/config.yaml",
+    expected = {  # check -> where the file or flag shows
+        "1.1.1": ("audit", "/etc/systemd/system/kube-apiserver.service"),
+        "1.1.3": ("audit", "/etc/systemd/system/kube-controller-manager.service"),
+        "1.1.5": ("audit", "/etc/systemd/system/kube-scheduler.service"),
+        "1.1.15": ("audit", "/etc/kubernetes/scheduler.conf"),
+        "2.1": ("actual_value", "--cert-file=/etc/etcd/pki/server.crt"),
+        "4.1.1": ("audit", "/etc/systemd/system/kubelet.service"),
+        "4.1.3": ("audit", "/etc/kubernetes/kube-proxy.conf"),
+        "4.1.9": ("audit", "/var/lib/kubelet/config.yaml"),
     }
     cp = cluster.groups["kube_control_plane"][0]
-    for check, needle in expected.items():
+    for check, (field, needle) in expected.items():
         host = cluster.groups["etcd"][0] if check.startswith("2.") else cp
         result = by_id[host][check]
-        assert needle in result["audit"], f"{host} {check} audited {result['audit']!r}"
+        assert needle in result[field], f"{host} {check}: {field} is {result[field]!r}"
         assert result["actual_value"].strip(), f"{host} {check}: the audit found nothing ({result['audit']!r})"
     etcd = cluster.groups["etcd"][0]
     if etcd in cluster.groups["kube_control_plane"]:
@@ -256,6 +256,39 @@ def test_restricted_violations_warned_not_refused(cluster: Cluster, namespace: s
     proc = cluster.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(pod), check=False)
     assert proc.returncode == 0, proc.stderr
     assert 'would violate PodSecurity "restricted:latest"' in proc.stderr, proc.stderr
+
+
+def test_event_flood_limited_per_namespace(cluster: Cluster, namespace: str):
+    """EventRateLimit: 1000 events in one namespace as fast as one client sends them; most are refused (429)."""
+    events = [
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"flood-{i}", "namespace": namespace},
+            "involvedObject": {"kind": "Namespace", "name": namespace, "apiVersion": "v1"},
+            "reason": "Flood",
+            "message": "e2e",
+            "type": "Normal",
+        }
+        for i in range(1000)
+    ]
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": events})
+    # Server-side dry run: admission runs, nothing is stored.
+    proc = cluster.kubectl("create", "--dry-run=server", "-f", "-", stdin=body, check=False, timeout=300)
+    admitted = proc.stdout.count("created (server dry run)")
+    assert proc.returncode != 0 and "limit reached on type Namespace" in proc.stderr, proc.stderr[-2000:]
+    assert 0 < admitted < 1000, f"{admitted} of 1000 events admitted"
+
+
+def test_service_external_ips_refused(cluster: Cluster, namespace: str):
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "e2e-external", "namespace": namespace},
+        "spec": {"ports": [{"port": 80}], "externalIPs": ["192.0.2.10"]},
+    }
+    proc = cluster.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(service), check=False)
+    assert proc.returncode != 0 and "externalIPs" in proc.stderr, proc.stderr
 
 
 def test_kube_system_is_exempt(cluster: Cluster):
