@@ -215,9 +215,13 @@ def test_coredns(tmp_path):
     deploy = objs["Deployment", "coredns"]["spec"]
     assert deploy["replicas"] == 2
     pod = deploy["template"]["spec"]
-    assert "preferredDuringSchedulingIgnoredDuringExecution" in pod["affinity"]["podAntiAffinity"]
-    # The runtime role preloads the CoreDNS image only where its table roles say (control_plane).
-    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""}
+    # One replica per node; nodes whose taints the pods do not tolerate do not count.
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["maxSkew"] == 1
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule" and spread["nodeTaintsPolicy"] == "Honor"
+    assert spread["labelSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    # The runtime role preloads the CoreDNS image on every node (table roles: node).
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     (container,) = pod["containers"]
     assert container["image"] == image("coredns", "coredns")
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8181, "scheme": "HTTP"}
