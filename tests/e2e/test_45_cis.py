@@ -35,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from .conftest import LOG_DIR, ROOT, Cluster, bundle_image
+from .conftest import LOG_DIR, ROOT, Cluster
 
 TOOLS = ROOT / "tools" / "cis"
 REMOTE_DIR = "/root/.airgap-e2e-kube-bench"
@@ -234,8 +234,17 @@ def test_kube_proxy_metrics_only_on_loopback(cluster: Cluster):
 # Safe pod defaults, by behaviour
 
 
+# The pause image at the version the inventory deploys (the bundle may hold two).
+_PAUSE: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pause_image(cluster: Cluster) -> None:
+    _PAUSE["image"] = cluster.image("pause")
+
+
 def _pod(name: str, namespace: str, container: dict | None = None, **spec) -> dict:
-    body = {"name": "main", "image": bundle_image("pause"), "imagePullPolicy": "Never", **(container or {})}
+    body = {"name": "main", "image": _PAUSE["image"], "imagePullPolicy": "Never", **(container or {})}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -403,7 +412,7 @@ def test_coredns_replicas_on_different_nodes(cluster: Cluster):
 
 
 def _controller_pki(cluster: Cluster) -> Path:
-    return cluster.inventory.parent / "cluster" / "pki"
+    return cluster.cluster_dir / "pki"
 
 
 def _public(key) -> bytes:
