@@ -135,18 +135,65 @@ def check_choices(choices: dict[str, Any], supported_minors: list[str], report: 
         )
 
 
+def _version_tuple(version: str) -> tuple[int, int, int] | None:
+    match = _VERSION.match(version)
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def etcd_version_problem(kube_version: str, etcd_version: str, etcd_supported: dict[str, Any]) -> str | None:
+    """Why ``etcd_version`` cannot serve Kubernetes ``kube_version``, or None.
+
+    ``etcd_supported`` is the versions table's ``kubernetes.etcd_supported``:
+    Kubernetes minor -> ``{min: X.Y.Z, minors: [X.Y, ...]}`` (the etcd
+    versions that minor's apiserver works with). Shared with the upgrade's
+    checks, which ask it about the target versions.
+    """
+    kube = _version_tuple(str(kube_version))
+    if kube is None:
+        return None  # check_choices reports the malformed kube_version
+    etcd = _version_tuple(str(etcd_version))
+    if etcd is None:
+        return f"etcd_version={etcd_version!r} must look like 3.6.16 (no leading 'v')."
+    minor = f"{kube[0]}.{kube[1]}"
+    rule = etcd_supported.get(minor)
+    if not isinstance(rule, dict):
+        return (
+            f"The versions table says nothing about the etcd versions Kubernetes {minor} works with "
+            f"(airgap_artifacts.kubernetes.etcd_supported has {', '.join(sorted(etcd_supported)) or 'no minor'})."
+        )
+    minimum = _version_tuple(str(rule.get("min", "")))
+    minors = [str(m) for m in rule.get("minors") or []]
+    if minimum is None or not minors:
+        return f"airgap_artifacts.kubernetes.etcd_supported[{minor!r}] needs min (X.Y.Z) and minors (a list of X.Y)."
+    if etcd < minimum or f"{etcd[0]}.{etcd[1]}" not in minors:
+        return (
+            f"etcd_version={etcd_version} does not work with Kubernetes {kube_version}: it needs etcd "
+            f"{rule['min']} or newer of the minors {', '.join(minors)} "
+            f"(airgap_artifacts.kubernetes.etcd_supported). Set etcd_version to such a version the bundle has."
+        )
+    return None
+
+
 def check_cluster(
     cidrs: dict[str, str],
     groups: dict[str, list[str]],
     hosts: dict[str, dict[str, Any]],
     choices: dict[str, Any],
     supported_minors: list[str],
+    *,
+    etcd_supported: dict[str, Any] | None = None,
 ) -> Report:
     report = Report()
     check_networks(cidrs, report)
     check_groups(groups, report)
     check_hosts(hosts, report)
     check_choices(choices, supported_minors, report)
+    if etcd_supported is not None and choices.get("etcd_version"):
+        problem = etcd_version_problem(
+            str(choices.get("kube_version", "")), str(choices["etcd_version"]), etcd_supported
+        )
+        if problem:
+            report.errors.append(problem)
     for host, info in hosts.items():
         ip = info.get("ip")
         for name, value in cidrs.items():

@@ -31,8 +31,8 @@ options:
     required: true
   choices:
     description:
-      - The cluster's choices, for example C(kube_version), C(container_runtime), C(kube_network_plugin),
-        C(kube_proxy_mode), C(kube_cgroup_driver).
+      - The cluster's choices, for example C(kube_version), C(etcd_version), C(container_runtime),
+        C(kube_network_plugin), C(kube_proxy_mode), C(kube_cgroup_driver).
     type: dict
     required: true
   supported_minors:
@@ -41,6 +41,12 @@ options:
     type: list
     elements: str
     default: []
+  etcd_supported:
+    description:
+      - The etcd versions each Kubernetes minor works with (the versions table's C(kubernetes.etcd_supported)),
+        Kubernetes minor to C({min, minors}). When given, C(choices.etcd_version) must be at least C(min) and of
+        one of C(minors) for the minor of C(choices.kube_version).
+    type: dict
   fail_on_warnings:
     description:
       - Treat warnings (for example an even etcd member count) as errors.
@@ -64,7 +70,10 @@ EXAMPLES = r"""
     hosts: "{{ {'node1': {'ip': '192.0.2.11'}} }}"
     choices:
       kube_version: "1.36.3"
+      etcd_version: "3.6.16"
       container_runtime: containerd
+    supported_minors: "{{ airgap_artifacts.kubernetes.supported }}"
+    etcd_supported: "{{ airgap_artifacts.kubernetes.etcd_supported }}"
 """
 
 RETURN = r"""
@@ -93,12 +102,15 @@ def main() -> None:
             "hosts": {"type": "dict", "required": True},
             "choices": {"type": "dict", "required": True},
             "supported_minors": {"type": "list", "elements": "str", "default": []},
+            "etcd_supported": {"type": "dict"},
             "fail_on_warnings": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     p = module.params
-    report = check_cluster(p["cidrs"], p["groups"], p["hosts"], p["choices"], p["supported_minors"])
+    report = check_cluster(
+        p["cidrs"], p["groups"], p["hosts"], p["choices"], p["supported_minors"], etcd_supported=p["etcd_supported"]
+    )
     for warning in report.warnings:
         module.warn(warning)
     errors = list(report.errors)

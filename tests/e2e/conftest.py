@@ -2,7 +2,9 @@
 
 One cluster per session (deploying takes minutes); tests run in file order:
 deploy checks, workloads, etcd failure, then idempotence. Set E2E_KEEP=1 to
-keep the sandbox afterwards for debugging.
+keep the sandbox afterwards for debugging, E2E_VERSIONS=previous to deploy
+the test bundle's older versions (sandbox.py --versions) instead of the
+defaults.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ VENV_BIN = Path(os.environ.get("VENV", ROOT / ".venv")) / "bin"
 BUNDLE_DIR = Path(os.environ.get("BUNDLE_DIR", ROOT / "files" / "bundle"))
 SANDBOX_NAME = os.environ.get("E2E_SANDBOX_NAME", "airgap-e2e")
 SANDBOX_SUBNET = os.environ.get("E2E_SUBNET", "10.89.78.0/24")
+# A test_versions set of the versions table (e.g. previous) to deploy instead of the defaults.
+SANDBOX_VERSIONS = os.environ.get("E2E_VERSIONS", "default")
 SANDBOX_DIR = BUILD / f"sandbox-{SANDBOX_NAME}"
 LOG_DIR = BUILD / "e2e"
 RECAP = re.compile(
@@ -153,11 +157,37 @@ class Cluster:
         return data["plays"][0]["tasks"][0]["hosts"][host]
 
 
+TABLE = ROOT / "roles" / "cluster_defaults" / "defaults" / "main" / "artifacts.yml"
+
+
+def inventory_version(component: str) -> str:
+    """The version of ``component`` the sandbox inventory installs.
+
+    sandbox.py pins it in group_vars/all.yml (the bundle may hold two
+    versions); unpinned means the versions table's default.
+    """
+    var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
+    group_vars = yaml.safe_load((SANDBOX_DIR / "group_vars" / "all.yml").read_text()) or {}
+    if group_vars.get(var):
+        return str(group_vars[var])
+    return str(yaml.safe_load(TABLE.read_text())["airgap_artifacts"][component]["default"])
+
+
 def kube_version() -> str:
+    return inventory_version("kubernetes")
+
+
+def bundle_image(component: str) -> str:
+    """The reference of ``component``'s image in the bundle, at the inventory's version."""
+    version = inventory_version(component)
     manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    versions = {a["version"] for a in manifest["artifacts"] if a["name"] == "kubectl"}
-    assert len(versions) == 1, f"expected one kubectl in the bundle, found {versions}"
-    return versions.pop()
+    refs = [
+        a["image"]
+        for a in manifest["artifacts"]
+        if a["kind"] == "image" and a["component"] == component and a["version"] == version
+    ]
+    assert refs, f"the bundle has no {component} {version} image"
+    return refs[0]
 
 
 def hold_out_spares(inventory: Path, inv: dict, count: int) -> dict[str, str]:
@@ -183,7 +213,7 @@ def cluster() -> Iterator[Cluster]:
     sandbox = [str(VENV_BIN / "python"), str(ROOT / "tools" / "sandbox" / "sandbox.py")]
     settings = [
         "--name", SANDBOX_NAME, "--subnet", SANDBOX_SUBNET, "--nodes", os.environ.get("E2E_NODES", "3"),
-        "--image", image, "--bundle-dir", str(BUNDLE_DIR),
+        "--image", image, "--bundle-dir", str(BUNDLE_DIR), "--versions", SANDBOX_VERSIONS,
     ]  # fmt: skip
     if os.environ.get("E2E_HA") == "1":
         settings += ["--ha", "1"]

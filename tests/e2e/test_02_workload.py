@@ -8,16 +8,13 @@ import urllib.request
 
 import pytest
 
-from .conftest import BUNDLE_DIR, Cluster
+from .conftest import Cluster, bundle_image
 
 NS = "e2e"
 
 
 def _agnhost_image() -> str:
-    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    refs = [a["image"] for a in manifest["artifacts"] if a["kind"] == "image" and "agnhost" in (a.get("image") or "")]
-    assert refs, "the bundle has no agnhost test image"
-    return refs[0]
+    return bundle_image("agnhost")
 
 
 @pytest.fixture(scope="module")

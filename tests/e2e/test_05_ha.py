@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from .conftest import BUNDLE_DIR, Cluster, env, run_playbook, tail
+from .conftest import Cluster, bundle_image, env, run_playbook, tail
 
 pytestmark = pytest.mark.ha
 
@@ -171,8 +171,5 @@ def test_losing_a_control_plane_node_keeps_the_api_answering(cluster: Cluster, t
 
 
 def pause_image() -> str:
-    """The pause image reference the bundle holds (preloaded on every node)."""
-    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    refs = [a["image"] for a in manifest["artifacts"] if a.get("kind") == "image" and a["component"] == "pause"]
-    assert refs, "no pause image in the bundle"
-    return refs[0]
+    """The pause image reference the inventory installs (preloaded on every node)."""
+    return bundle_image("pause")

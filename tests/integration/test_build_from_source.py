@@ -250,3 +250,14 @@ def test_os_packages_hold_every_listed_package(manifest):
     for art in manifest.artifacts:
         if art.kind == "os-package":
             assert art.source.startswith(f"debian:{art.name}="), art.source
+
+
+def test_the_bundle_holds_each_test_version_beside_the_default(manifest):
+    """`make bundle` builds with --test-versions: the upgrade tests deploy one set, then the other."""
+    for component in TABLE:
+        extra = builder.test_versions(TABLE, component) if component != "os-packages" else []
+        if not extra:
+            continue
+        have = {a.version for a in manifest.artifacts if a.component == component}
+        wanted = {builder.default_version(TABLE, component, "full"), *extra}
+        assert wanted <= have, f"{component}: the bundle has {sorted(have)}, not {sorted(wanted)}: run `make bundle`"

@@ -153,6 +153,22 @@ def default_version(table: dict, component: str, profile: str) -> str:
     return default
 
 
+def test_versions(table: dict, component: str) -> list[str]:
+    """The older versions the test bundle also holds (the table's ``test_versions``, every set)."""
+    sets = table[component].get("test_versions") or {}
+    if not isinstance(sets, dict):
+        raise BuildError(f"airgap_artifacts.{component}.test_versions must map a set name to a version")
+    return list(dict.fromkeys(str(v) for v in sets.values()))
+
+
+def versions_to_build(table: dict, component: str, chosen: str, profile: str, with_tests: bool) -> list[str]:
+    """The chosen (or default) version, then, with ``with_tests``, the component's test versions."""
+    first = chosen or default_version(table, component, profile)
+    if not with_tests or (profile == "test" and table[component].get("debian")):
+        return [first]
+    return list(dict.fromkeys([first, *test_versions(table, component)]))
+
+
 def cache_key(component: str, version: str, arch: str, recipe: dict, extra: dict) -> str:
     blob = json.dumps(
         {
@@ -905,6 +921,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=PROFILES,
         help="test: take Debian's packaged builds where they work with the default Kubernetes",
     )
+    parser.add_argument(
+        "--test-versions",
+        action="store_true",
+        help="also build each component's test_versions (the older versions the upgrade tests start from)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="go build -p and GOMAXPROCS (default: %(default)s)")
     parser.add_argument("--rebuild", action="store_true", help="ignore cached artifacts of the selected components")
     parser.add_argument(
@@ -955,7 +976,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 distros = list((table[OS_PACKAGES].get("distros") or {}).keys())
                 version_list = distros
             else:
-                version_list = [versions.get(component) or default_version(table, component, args.profile)]
+                version_list = versions_to_build(
+                    table, component, versions.get(component, ""), args.profile, args.test_versions
+                )
             for version in version_list:
                 recipe_method = ""
                 if component != OS_PACKAGES and not (args.profile == "test" and table[component].get("debian")):

@@ -7,8 +7,9 @@
     sandbox.py status     show the nodes
 
 Settings come from options or the environment (options win): NODES, SUBNET,
-SANDBOX_NAME, SANDBOX_USER, HA, BUNDLE_DIR, SANDBOX_DIR, AIRGAP_NODE_IMAGE,
-SANDBOX_TIMEOUT. See docs/sandbox.md. Python standard library only.
+SANDBOX_NAME, SANDBOX_USER, HA, BUNDLE_DIR, SANDBOX_VERSIONS, SANDBOX_DIR,
+AIRGAP_NODE_IMAGE, SANDBOX_TIMEOUT. See docs/sandbox.md. Python standard
+library only, plus PyYAML (the venv's) to read the versions table.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 NODE_INIT = HERE / "node-init.sh"
 REPO = HERE.parent.parent
+TABLE = REPO / "roles/cluster_defaults/defaults/main/artifacts.yml"
 
 LABEL = "airgap-k8s.sandbox"  # value: the sandbox name; selects what `down` removes
 LABEL_NODE = "airgap-k8s.node"  # node index, 1..9
@@ -39,6 +41,7 @@ LABEL_IMAGE = "airgap-k8s.image"
 LABEL_SPEC = "airgap-k8s.spec"  # hash of the run arguments: detects stale nodes
 
 MAX_NODES = 9
+DEFAULT_VERSIONS = "default"  # SANDBOX_VERSIONS for the table's defaults
 FIRST_HOST = 11  # node i gets <subnet>.(10 + i)
 DEFAULTS = {
     "NODES": "3",
@@ -127,6 +130,7 @@ class Config:
     image: str
     timeout: float
     bundle_dir: str
+    versions: str = ""  # a test_versions set of the table ("" = the defaults)
 
     @property
     def network(self) -> str:
@@ -234,6 +238,7 @@ def build_config(args: argparse.Namespace, *, nodes: bool = False) -> Config:
         image=image,
         timeout=timeout,
         bundle_dir=setting(args, "bundle_dir", "BUNDLE_DIR", state),
+        versions=setting(args, "versions", "SANDBOX_VERSIONS", state),
     )
 
 
@@ -330,33 +335,100 @@ def render_group_vars(cfg: Config) -> str:
         "docker_restrict_oom_score_adj: true",
         "# nf_conntrack_max exists only in the machine's own network namespace.",
         "kube_node_proxy_conntrack_max_per_core: 0",
+        "# Every node's filesystem is the test machine's shared disk, whose free",
+        "# space other jobs move: the kubelet's default eviction thresholds",
+        "# (imagefs/nodefs 15 %/10 % free) would taint every node with",
+        "# disk-pressure, and image GC at 85 % use would delete bundled images",
+        "# that no pod uses yet. Real hosts keep the kubelet's defaults.",
+        "kube_node_kubelet_config_extra:",
+        "  evictionHard:",
+        "    memory.available: 100Mi",
+        "    nodefs.available: 1%",
+        "    nodefs.inodesFree: 1%",
+        "    imagefs.available: 1%",
+        "  imageGCHighThresholdPercent: 100",
+        "  imageGCLowThresholdPercent: 99",
         "# The smoke tests' workload image (not needed by a production node).",
         "runtime_images_components: [pause, coredns, agnhost]",
     ]
     if cfg.bundle_dir:
         lines.append(f"airgap_bundle_dir: {q(str(Path(cfg.bundle_dir).resolve()))}")
-        lines += bundle_version_pins(Path(cfg.bundle_dir))
+        lines += bundle_version_pins(Path(cfg.bundle_dir), load_table(), cfg.versions)
+    elif cfg.versions not in ("", DEFAULT_VERSIONS):
+        raise ConfigError(f"SANDBOX_VERSIONS={cfg.versions!r} needs a bundle: set BUNDLE_DIR")
     return "\n".join(lines) + "\n"
 
 
-def bundle_version_pins(bundle_dir: Path) -> list[str]:
-    """Pin each component's version variable to what the sandbox's bundle holds.
+def load_table(path: Path = TABLE) -> dict[str, Any]:
+    """The versions table's ``airgap_artifacts`` (docs/design.md)."""
+    try:
+        import yaml  # noqa: PLC0415 - only the inventory needs it; run with the venv's python
+    except ImportError:
+        raise SandboxError(
+            "PyYAML is needed to read the versions table: run sandbox.py with .venv/bin/python"
+        ) from None
+    return yaml.safe_load(path.read_text())["airgap_artifacts"]
 
-    A from-source bundle cannot always build the table's default (for example
-    the flannel CNI plugin); the sandbox then installs what was built.
+
+def version_var(component: str) -> str:
+    return "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
+
+
+def bundle_version_pins(bundle_dir: Path, table: dict[str, Any], version_set: str = "") -> list[str]:
+    """Pin each component's version variable to a version the sandbox's bundle holds.
+
+    ``version_set`` names one of the table's ``test_versions`` sets (the
+    older versions the upgrade tests deploy first; ``default`` or empty: the
+    defaults): its components get that version, which the bundle must hold.
+    Every other component gets the table's default, or ``default_from_source``
+    (what a from-source bundle builds when the default cannot be built, e.g.
+    the flannel CNI plugin), or else the one version the bundle holds; a
+    component the bundle holds in several versions, none of them these, is
+    left to the inventory's default.
     """
     manifest = bundle_dir / "manifest.json"
+    if version_set == DEFAULT_VERSIONS:
+        version_set = ""
+    sets = {s for entry in table.values() for s in (entry.get("test_versions") or {})}
+    if version_set and version_set not in sets:
+        raise ConfigError(
+            f"SANDBOX_VERSIONS={version_set!r} is not a test_versions set of the versions table "
+            f"(sets: {', '.join(sorted(sets)) or 'none'}); {DEFAULT_VERSIONS!r} means the defaults"
+        )
     if not manifest.is_file():
+        if version_set:
+            raise ConfigError(f"SANDBOX_VERSIONS={version_set}: {manifest} does not exist; run `make bundle`")
         return []
-    versions: dict[str, set[str]] = {}
+    held: dict[str, set[str]] = {}
     for artifact in json.loads(manifest.read_text()).get("artifacts", []):
-        versions.setdefault(artifact["component"], set()).add(artifact["version"])
-    pins = ["# Component versions pinned to the bundle's (one version each)."]
-    for component, found in sorted(versions.items()):
-        if component in ("os-packages", "agnhost") or len(found) != 1:
+        held.setdefault(artifact["component"], set()).add(artifact["version"])
+    wanted = {
+        component: str(entry["test_versions"][version_set])
+        for component, entry in table.items()
+        if version_set and version_set in (entry.get("test_versions") or {})
+    }
+    missing = [
+        f"{c} {v} (it has {', '.join(sorted(held.get(c, ()))) or 'none'})"
+        for c, v in sorted(wanted.items())
+        if v not in held.get(c, ())
+    ]
+    if missing:
+        raise ConfigError(
+            f"SANDBOX_VERSIONS={version_set}: the bundle in {bundle_dir} lacks {'; '.join(missing)}; "
+            "build the test bundle with `make bundle`"
+        )
+    label = f"the {version_set!r} test versions" if version_set else "the defaults"
+    pins = [f"# Component versions ({label}) pinned to what the bundle holds."]
+    for component, found in sorted(held.items()):
+        if component in ("os-packages", "agnhost"):
             continue
-        var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
-        pins.append(f"{var}: {q(found.pop())}")
+        entry = table.get(component) or {}
+        candidates = [str(entry[k]) for k in ("default", "default_from_source") if entry.get(k)]
+        pick = wanted.get(component) or next((v for v in candidates if v in found), None)
+        if pick is None and len(found) == 1:
+            pick = next(iter(found))
+        if pick is not None:
+            pins.append(f"{version_var(component)}: {q(pick)}")
     return pins
 
 
@@ -583,6 +655,7 @@ def save_state(cfg: Config) -> None:
         "SANDBOX_USER": cfg.user,
         "HA": str(int(cfg.ha)),
         "BUNDLE_DIR": cfg.bundle_dir,
+        "SANDBOX_VERSIONS": cfg.versions,
     }
     write_if_changed(cfg.state_dir / "state.json", json.dumps(state, indent=2) + "\n")
 
@@ -608,6 +681,7 @@ def remove_nodes(nodes: list[Node]) -> None:
 def cmd_up(cfg: Config, recreate: bool) -> int:
     started_at = time.monotonic()
     layout(cfg.nodes, cfg.ha)  # validate the whole configuration before changing anything
+    render_group_vars(cfg)  # e.g. SANDBOX_VERSIONS against the bundle
     if podman("image", "exists", cfg.image, check=False).returncode != 0:
         raise SandboxError(f"image {cfg.image} is not in the podman store: run `make sandbox-image` first")
     network_exists = check_network(cfg)
@@ -738,6 +812,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     inv.add_argument("--user", help="SSH login user; not root means sudo + become (SANDBOX_USER)")
     inv.add_argument("--ha", help="1: three control plane nodes (HA)")
     inv.add_argument("--bundle-dir", help="airgap_bundle_dir for group_vars/all.yml (BUNDLE_DIR)")
+    inv.add_argument(
+        "--versions",
+        help="default, or a test_versions set of the table (e.g. previous): the versions to pin (SANDBOX_VERSIONS)",
+    )
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

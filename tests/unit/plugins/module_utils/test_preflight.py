@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.airgap.k8s.plugins.module_utils._preflight import check_cluster
+from ansible_collections.airgap.k8s.plugins.module_utils._preflight import check_cluster, etcd_version_problem
 
 GOOD_CIDRS = {"kube_pods_cidr": "10.244.0.0/16", "kube_service_cidr": "10.96.0.0/12", "kube_node_cidr": "10.89.77.0/24"}
 GOOD_GROUPS = {"etcd": ["n1", "n2", "n3"], "kube_control_plane": ["n1"], "kube_node": ["n1", "n2", "n3"]}
@@ -91,3 +91,42 @@ def test_host_inside_pod_network():
 def test_bad_choices(choices, needle):
     report = run(choices={**GOOD_CHOICES, **choices})
     assert any(needle in e for e in report.errors), report.errors
+
+
+ETCD_SUPPORTED = {
+    "1.35": {"min": "3.5.24", "minors": ["3.5", "3.6"]},
+    "1.36": {"min": "3.5.24", "minors": ["3.5", "3.6", "3.7"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("kube", "etcd"), [("1.35.8", "3.6.15"), ("1.36.3", "3.6.16"), ("1.35.8", "3.5.24"), ("1.36.3", "3.7.3")]
+)
+def test_supported_etcd_passes(kube, etcd):
+    assert etcd_version_problem(kube, etcd, ETCD_SUPPORTED) is None
+    report = run(choices={**GOOD_CHOICES, "kube_version": kube, "etcd_version": etcd}, etcd_supported=ETCD_SUPPORTED)
+    assert report.errors == []
+
+
+@pytest.mark.parametrize(
+    ("kube", "etcd", "needle"),
+    [
+        # Debian 12's etcd: older than the floor.
+        ("1.36.3", "3.4.23", "etcd_version=3.4.23 does not work with Kubernetes 1.36.3: it needs etcd 3.5.24 or newer"),
+        ("1.35.8", "3.5.23", "etcd_version=3.5.23 does not work with Kubernetes 1.35.8"),
+        # A minor the Kubernetes minor is not known to work with.
+        ("1.35.8", "3.7.3", "of the minors 3.5, 3.6"),
+        ("1.36.3", "4.0.0", "of the minors 3.5, 3.6, 3.7"),
+        ("1.37.2", "3.6.16", "says nothing about the etcd versions Kubernetes 1.37 works with"),
+        ("1.36.3", "v3.6.16", "etcd_version='v3.6.16' must look like 3.6.16"),
+    ],
+)
+def test_unsupported_etcd_is_refused(kube, etcd, needle):
+    assert needle in (etcd_version_problem(kube, etcd, ETCD_SUPPORTED) or "")
+    report = run(choices={**GOOD_CHOICES, "kube_version": kube, "etcd_version": etcd}, etcd_supported=ETCD_SUPPORTED)
+    assert any(needle in e for e in report.errors), report.errors
+
+
+def test_etcd_is_checked_only_with_the_table_rule():
+    report = run(choices={**GOOD_CHOICES, "etcd_version": "3.4.23"})
+    assert report.errors == []
