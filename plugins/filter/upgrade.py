@@ -26,6 +26,7 @@ def upgrade_plan(
     etcd: Mapping[str, str],
     target: Mapping[str, str],
     etcd_supported: Mapping[str, Any],
+    *,
     allow_downgrade: bool = False,
     ignore_cordoned: bool = False,
 ) -> dict[str, Any]:

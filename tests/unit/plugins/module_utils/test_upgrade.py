@@ -145,7 +145,7 @@ def test_foreign_cordon_is_refused_unless_ignored_and_ours_is_pending() -> None:
         more=[
             node("n3", "v1.35.8", cordoned=True),
             node("n4", "v1.36.3", "containerd://2.4.2", cordoned=True, ours=True),
-        ]
+        ],
     )
     problems = upgrade_problems(obs, target(), ETCD_SUPPORTED)
     assert any(p.startswith("cordoned by someone else (no airgap.k8s/cordoned-by annotation): n3.") for p in problems)
