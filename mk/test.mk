@@ -47,11 +47,11 @@ sanity: collection ## ansible-test sanity on the installed collection (its own v
 molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
 
 .PHONY: e2e
-e2e: e2e-default e2e-ha e2e-day2 ## end to end: the 3-node sandbox, the HA sandbox, then day-2 on the HA sandbox with spares
+e2e: e2e-default e2e-ha e2e-day2 e2e-upgrade ## end to end: the 3-node sandbox, the HA sandbox, day-2 on the HA sandbox with spares, the upgrade
 
 .PHONY: e2e-default
 e2e-default: venv bundle sandbox-image ## end to end: site.yml over SSH onto a 3-node sandbox, then workload, etcd and idempotence checks
-	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) -m "not ha and not day2" tests/e2e
+	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) -m "not ha and not day2 and not upgrade" tests/e2e
 
 .PHONY: e2e-ha
 e2e-ha: venv bundle sandbox-image ## end to end: site.yml onto 3 control planes + 1 worker, then stop a control plane
@@ -63,3 +63,9 @@ e2e-ha: venv bundle sandbox-image ## end to end: site.yml onto 3 control planes 
 .PHONY: e2e-day2
 e2e-day2: venv bundle sandbox-image ## end to end: add/remove nodes and reset on 3 control planes + 1 worker + 2 spares
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_HA=1 E2E_NODES=6 E2E_SPARES=2 $(BIN)/pytest $(PYTEST_ARGS) -m day2 tests/e2e
+
+# The upgrade: a 3-node sandbox deployed at the test versions set `previous`,
+# then upgrade.yml to the defaults under a probed workload (docs/upgrade.md).
+.PHONY: e2e-upgrade
+e2e-upgrade: venv bundle sandbox-image ## end to end: deploy the previous versions, upgrade.yml to the defaults, refusals, rerun
+	BUNDLE_DIR=$(BUNDLE_DIR) E2E_VERSIONS=previous $(BIN)/pytest $(PYTEST_ARGS) -m upgrade tests/e2e
