@@ -259,7 +259,9 @@ def test_the_service_answered_throughout(upgraded):
     assert service["errors"] == [], service["errors"][:20]
 
 
-def test_the_api_answered_through_every_load_balancer(upgraded):
+def test_the_api_answered_through_every_load_balancer(cluster: Cluster, upgraded):
+    if len(cluster.groups["kube_control_plane"]) < 2:
+        pytest.skip("one control plane: the API is down while its apiserver restarts (run on the HA sandbox)")
     for host, result in upgraded["api"].items():
         assert result["ok"] > 0, (host, result)
         assert result["errors"] == [], (host, result["errors"][:20])
