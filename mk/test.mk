@@ -54,7 +54,7 @@ molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
 # E2E_KEEP=1 keeps it, E2E_REUSE=1 runs against a kept one.
 .PHONY: e2e
 e2e: venv bundle sandbox-image kube-bench ## end to end: the lifecycle sandbox (3 control planes, a containerd and a Docker worker, a spare), every check in order
-	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) tests/e2e
+	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) -m "not upgrade" tests/e2e
 
 # A test tool (tests/e2e/test_45_cis.py), never shipped to nodes: its pins are
 # in tools/cis/versions.env, not in the versions table.
@@ -65,3 +65,9 @@ kube-bench: ## build kube-bench and gojq (as jq) for the CIS audit, cached in ~/
 .PHONY: e2e-compact
 e2e-compact: venv bundle sandbox-image ## nightly, not in `make test`: the same checks on `make sandbox`'s shape (one control plane, etcd on workers)
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_SHAPE=compact $(BIN)/pytest $(PYTEST_ARGS) -m "not ha" tests/e2e
+
+# The upgrade: a 3-node sandbox deployed at the test versions set `previous`,
+# then upgrade.yml to the defaults under a probed workload (docs/upgrade.md).
+.PHONY: e2e-upgrade
+e2e-upgrade: venv bundle sandbox-image ## not yet in `make test`: deploy the previous versions, upgrade.yml to the defaults, refusals, rerun
+	BUNDLE_DIR=$(BUNDLE_DIR) E2E_VERSIONS=previous $(BIN)/pytest $(PYTEST_ARGS) -m upgrade tests/e2e/test_70_upgrade.py
