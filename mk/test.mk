@@ -53,7 +53,7 @@ molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
 # (docs/testing.md). E2E_SANDBOX_NAME/E2E_SUBNET pick another sandbox,
 # E2E_KEEP=1 keeps it, E2E_REUSE=1 runs against a kept one.
 .PHONY: e2e
-e2e: venv bundle sandbox-image ## end to end: the lifecycle sandbox (3 control planes, a containerd and a Docker worker, a spare), every check in order
+e2e: venv bundle sandbox-image ## end to end: the lifecycle sandbox (3 control planes, a containerd and a Docker worker, two spares), every check in order
 	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) tests/e2e
 
 .PHONY: e2e-compact
