@@ -38,7 +38,13 @@ def test_an_unreachable_host_is_refused_before_any_change(cluster: Cluster, spar
     cluster.add_host(worker, ["kube_node"], ansible_host=cluster.sandbox.gateway)
     try:
         run = cluster.playbook(
-            "add_nodes.yml", "day2-refuse-unreachable", "-e", f"nodes={worker}", "-e", "day2_connect_timeout=5"
+            "add_nodes.yml",
+            "day2-refuse-unreachable",
+            "-e",
+            f"nodes={worker}",
+            "-e",
+            "day2_connect_timeout=5",
+            hosts=day2.refused_on(cluster),
         )
     finally:
         cluster.remove_host(worker)

@@ -86,7 +86,7 @@ def backup(cluster: Cluster) -> dict:
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
     cluster.kubectl("-n", NS, "rollout", "status", "deployment/keep", "--timeout=180s")
     leader = leader_name(cluster)
-    run = cluster.playbook("etcd_backup.yml", "etcd-backup")
+    run = cluster.playbook("etcd_backup.yml", "etcd-backup", hosts=cluster.etcd_members)
     assert run.ok, tail(run.log)
     backups = cluster.cluster_dir / "backups"
     newest = sorted(p for p in backups.iterdir() if p.name.startswith("etcd-"))[-1]
@@ -141,7 +141,13 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
         units = {h: "etcd" for h in cluster.etcd_members} | {h: "kube-apiserver" for h in cluster.control_planes}
         before = {(h, u): started_at(cluster, h, u) for h, u in units.items()}
         run = cluster.playbook(
-            "etcd_restore.yml", "etcd-restore-damaged", "-e", f"etcd_snapshot={doctored}", "-e", "restore_confirm=yes"
+            "etcd_restore.yml",
+            "etcd-restore-damaged",
+            "-e",
+            f"etcd_snapshot={doctored}",
+            "-e",
+            "restore_confirm=yes",
+            hosts=day2.refused_on(cluster),
         )
         assert run.rc != 0, tail(run.log)
         assert run.last_task() == VERIFY_TASK, tail(run.log)
@@ -155,7 +161,13 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
 
 def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
     run = cluster.playbook(
-        "etcd_restore.yml", "etcd-restore", "-e", f"etcd_snapshot={backup['path']}", "-e", "restore_confirm=yes"
+        "etcd_restore.yml",
+        "etcd-restore",
+        "-e",
+        f"etcd_snapshot={backup['path']}",
+        "-e",
+        "restore_confirm=yes",
+        hosts=[*cluster.etcd_members, *cluster.control_planes],
     )
     assert run.ok, tail(run.log)
     restored = datetime.datetime.now(datetime.UTC)
