@@ -23,12 +23,6 @@ def day2_hosts(cluster: Cluster) -> tuple[str, str]:
     return cluster.sandbox.name(spares[0]), cluster.sandbox.name(spares[1])
 
 
-def refused_on(cluster: Cluster) -> list[str]:
-    """The hosts a refused run's PLAY RECAP lists: the checks that refuse run once, on the first host of
-    their play (etcd:k8s_cluster), so the recap has only that one (still: no recap at all fails)."""
-    return cluster.etcd_members[:1]
-
-
 def allow_even(members_after: int) -> list[str]:
     """The extra variable a change needs when it leaves an even number of etcd members."""
     return ["-e", "etcd_allow_even=true"] if members_after % 2 == 0 else []

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from . import day2
-from .conftest import Cluster, Prober, probe, tail
+from .conftest import Cluster, Prober, probe, refused_on, tail
 
 pytestmark = pytest.mark.ha
 
@@ -44,7 +44,7 @@ def test_an_unreachable_host_is_refused_before_any_change(cluster: Cluster, spar
             f"nodes={worker}",
             "-e",
             "day2_connect_timeout=5",
-            hosts=day2.refused_on(cluster),
+            hosts=refused_on(cluster.inv),
         )
     finally:
         cluster.remove_host(worker)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from . import day2
-from .conftest import BUNDLE_DIR, Cluster, tail
+from .conftest import BUNDLE_DIR, Cluster, refused_on, tail
 
 pytestmark = pytest.mark.ha
 
@@ -147,7 +147,7 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
             f"etcd_snapshot={doctored}",
             "-e",
             "restore_confirm=yes",
-            hosts=day2.refused_on(cluster),
+            hosts=refused_on(cluster.inv),
         )
         assert run.rc != 0, tail(run.log)
         assert run.last_task() == VERIFY_TASK, tail(run.log)

@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from . import day2
-from .conftest import Cluster, tail
+from .conftest import Cluster, refused_on, tail
 
 pytestmark = pytest.mark.ha
 
@@ -38,7 +38,7 @@ def test_site_yml_refuses_without_the_cluster_directory_then_runs_clean_with_it(
     before = fingerprints(cluster)
     shutil.move(directory, away)
     try:
-        run = cluster.playbook("site.yml", "site-no-cluster-dir", hosts=day2.refused_on(cluster))
+        run = cluster.playbook("site.yml", "site-no-cluster-dir", hosts=refused_on(cluster.inv))
         assert run.rc != 0, tail(run.log)
         text = run.text()
         assert run.last_task() == CHECK, tail(run.log)

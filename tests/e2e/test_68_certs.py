@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import day2
-from .conftest import Cluster, Prober, tail
+from .conftest import Cluster, Prober, refused_on, tail
 
 pytestmark = pytest.mark.ha
 
@@ -191,7 +191,7 @@ def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cl
 def test_report_fails_when_a_certificate_expires_within_n_days(cluster: Cluster):
     """Leaves live a year: every one is within 400 days, and the report says which."""
     run = cluster.playbook(
-        "certs.yml", "certs-within-400", "-e", "certs_fail_within_days=400", hosts=day2.refused_on(cluster)
+        "certs.yml", "certs-within-400", "-e", "certs_fail_within_days=400", hosts=refused_on(cluster.inv)
     )
     assert run.rc != 0, tail(run.log)
     text = run.text()

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from . import day2
-from .conftest import Cluster, tail
+from .conftest import Cluster, refused_on, tail
 
 pytestmark = pytest.mark.ha
 
@@ -33,7 +33,7 @@ def spares(cluster: Cluster) -> tuple[str, str]:
 
 def refused(cluster: Cluster, name: str, *extra: str) -> str:
     """Run remove_nodes.yml that must be refused by its plan: returns the refusal message."""
-    run = cluster.playbook("remove_nodes.yml", name, *extra, hosts=day2.refused_on(cluster))
+    run = cluster.playbook("remove_nodes.yml", name, *extra, hosts=refused_on(cluster.inv))
     log = run.text()
     assert run.rc != 0, f"remove_nodes.yml was not refused: {tail(run.log)}"
     assert REFUSAL_TASK in log, f"failed elsewhere than the refusal: {tail(run.log)}"
@@ -144,7 +144,7 @@ def test_a_disruption_budget_that_blocks_the_drain_stops_the_removal_and_is_name
             f"nodes={worker}",
             "-e",
             "day2_drain_timeout=20",
-            hosts=[*day2.refused_on(cluster), worker],
+            hosts=[*refused_on(cluster.inv), worker],
         )
     finally:
         cluster.kubectl("delete", "pdb", WORKLOAD, "--ignore-not-found")
