@@ -574,8 +574,8 @@ class Cluster:
                 raise AssertionError(f"{what}: not after {timeout:.0f}s; last: {last}")
             time.sleep(interval)
 
-    def image(self, component: str) -> str:
-        """The reference of a bundled image at the inventory's version (preloaded on every node).
+    def _bundled(self, component: str, **match: str) -> dict[str, Any]:
+        """The bundle's manifest entry of COMPONENT at the inventory's version that matches MATCH.
 
         The test bundle may hold two versions of a component (the table's
         test_versions); the inventory pins the one deployed.
@@ -583,13 +583,21 @@ class Cluster:
         var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
         version = str(self.inv.vars.get(var) or table()[component]["default"])
         manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-        refs = [
-            a["image"]
+        found = [
+            a
             for a in manifest["artifacts"]
-            if a.get("kind") == "image" and a["component"] == component and a["version"] == version
+            if a["component"] == component and a["version"] == version and all(a.get(k) == v for k, v in match.items())
         ]
-        assert refs, f"no {component} {version} image in the bundle"
-        return refs[0]
+        assert found, f"no {component} {version} {match} in the bundle"
+        return found[0]
+
+    def image(self, component: str) -> str:
+        """The reference of a bundled image at the inventory's version (preloaded on every node)."""
+        return self._bundled(component, kind="image")["image"]
+
+    def bundle_file(self, component: str, name: str) -> Path:
+        """A file of the bundle (e.g. etcd's etcdutl) at the inventory's version, for this machine."""
+        return BUNDLE_DIR / self._bundled(component, name=name, arch=ARCH)["path"]
 
 
 def deployed_run() -> PlaybookRun | None:

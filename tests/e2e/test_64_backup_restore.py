@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from . import day2
-from .conftest import BUNDLE_DIR, Cluster, refused_on, tail
+from .conftest import Cluster, refused_on, tail
 
 pytestmark = pytest.mark.ha
 
@@ -41,12 +41,6 @@ VERIFY_TASK = "Check the backup's checksum, cluster and controller state"
 
 def started_at(cluster: Cluster, host: str, unit: str) -> str:
     return cluster.ssh(host, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic --value").stdout.strip()
-
-
-def etcdutl() -> Path:
-    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    (path,) = [a["path"] for a in manifest["artifacts"] if a["name"] == "etcdutl" and a["arch"] == "amd64"]
-    return BUNDLE_DIR / path
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +112,7 @@ def test_backup_is_filed_with_checksum_metadata_and_controller_state(cluster: Cl
     # etcd's own tool reads the filed snapshot and agrees on the revision.
     status = json.loads(
         subprocess.run(
-            [str(etcdutl()), "snapshot", "status", str(path / "snapshot.db"), "-w", "json"],
+            [str(cluster.bundle_file("etcd", "etcdutl")), "snapshot", "status", str(path / "snapshot.db"), "-w", "json"],
             capture_output=True, text=True, check=True,
         ).stdout
     )  # fmt: skip
