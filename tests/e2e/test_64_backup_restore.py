@@ -78,7 +78,7 @@ def backup(cluster: Cluster) -> dict:
         ],
     }
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
-    cluster.kubectl("-n", NS, "rollout", "status", "deployment/keep", "--timeout=180s")
+    cluster.kubectl("-n", NS, "rollout", "status", "deployment/keep", "--timeout=180s", timeout=200)
     leader = leader_name(cluster)
     run = cluster.playbook("etcd_backup.yml", "etcd-backup", hosts=cluster.etcd_members)
     assert run.ok, tail(run.log)
