@@ -10,7 +10,7 @@ is a new file in its slot that uses `cluster` (see the Cluster class).
 Settings (environment):
   E2E_SANDBOX_NAME, E2E_SUBNET  which sandbox (default airgap-e2e, 10.89.78.0/24)
   E2E_SHAPE       lifecycle (default: 3 control planes with etcd, a containerd
-                  and a Docker worker, one spare) or compact (`make sandbox`'s
+                  and a Docker worker, two spares) or compact (`make sandbox`'s
                   shape: one control plane, etcd on three nodes)
   E2E_VARS        JSON object of inventory variables for the deploy, on top of
                   DEPLOY_VARS, e.g. '{"kube_version": "1.35.4"}'
@@ -34,6 +34,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
     r"failed=(?P<failed>\d+)"
 )
+CHANGED = re.compile(r"^changed: \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]")
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,14 @@ class Shape:
 
 
 SHAPES = {
-    # 3 control planes with etcd (tainted), a containerd worker, a Docker worker, a spare for day-2 tests.
+    # 3 control planes with etcd (tainted), a containerd worker, a Docker worker; two spares for the
+    # day-2 tests: test_60 adds the first as a worker, the second as an etcd member and control plane.
     "lifecycle": Shape(
-        nodes=6,
+        nodes=7,
         etcd=(1, 2, 3),
         control_plane=(1, 2, 3),
         workers=(4, 5),
-        spares=(6,),
+        spares=(6, 7),
         host_vars={5: {"container_runtime": "docker"}},
     ),
     # `make sandbox`'s shape: etcd on three nodes, one of them the only control plane; all are workers.
@@ -144,15 +147,32 @@ class PlaybookRun:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def changed_tasks(self) -> list[str]:
-        """Task names that reported a change (for a readable assertion message)."""
-        names, current = [], ""
+    def _results(self) -> Iterator[tuple[str, str]]:
+        """(task or handler name, result line) for every result line of the log."""
+        current = ""
         for line in self.text().splitlines():
             if line.startswith(("TASK [", "RUNNING HANDLER [")):
                 current = line[line.find("[") + 1 : line.rfind("]")]
-            elif line.startswith("changed:"):
-                names.append(f"{current} :: {line[:160]}")
-        return names
+            elif line.startswith(("ok:", "changed:", "failed:", "fatal:", "skipping:")):
+                yield current, line
+
+    def changed_tasks(self) -> list[str]:
+        """Task names that reported a change (for a readable assertion message)."""
+        return [f"{task} :: {line[:160]}" for task, line in self._results() if line.startswith("changed:")]
+
+    def changed_by_host(self) -> dict[str, list[str]]:
+        """Host -> the tasks (and handlers) that reported it changed."""
+        out: dict[str, list[str]] = {}
+        for task, line in self._results():
+            match = CHANGED.match(line)
+            if match and task not in out.setdefault(match["host"], []):
+                out[match["host"]].append(task)
+        return out
+
+    def last_task(self) -> str:
+        """The last task the run started (the one that failed, when it stopped)."""
+        tasks = [line for line in self.text().splitlines() if line.startswith("TASK [")]
+        return tasks[-1][len("TASK [") : tasks[-1].rfind("]")] if tasks else ""
 
 
 def parse_recap(log: Path) -> dict[str, dict[str, int]]:
@@ -510,8 +530,9 @@ class Cluster:
         return self.ssh(host, f". /etc/etcd/etcdctl.env && etcdctl {args}", check=check)
 
     # -- state
-    def node_ready(self) -> dict[str, bool]:
-        items = self.kubectl_json("get", "nodes")["items"]
+    def node_ready(self, server: str | None = None) -> dict[str, bool]:
+        """Kubernetes node -> Ready (SERVER: ask that control plane's apiserver)."""
+        items = self.kubectl_json("get", "nodes", server=server)["items"]
         return {
             n["metadata"]["name"]: any(
                 c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
@@ -539,6 +560,16 @@ class Cluster:
             return False
         return len(report) == len(self.etcd_members) and all(h["health"] for h in report)
 
+    def etcd_member_names(self, via: str | None = None) -> list[str]:
+        """The etcd cluster's member names, as a member (VIA) lists them."""
+        out = self.etcdctl(via or self.etcd_members[0], "member list -w json").stdout
+        return sorted(m["name"] for m in json.loads(out)["members"])
+
+    def lb_backends(self, host: str) -> dict[str, int]:
+        """HOST's load balancer: apiserver backend -> haproxy's operational state (2 = UP)."""
+        out = self.ssh(host, "echo 'show servers state kube_apiserver' | socat stdio /run/haproxy/admin.sock").stdout
+        return {line.split()[3]: int(line.split()[5]) for line in out.splitlines()[2:] if line.strip()}
+
     def wait_for(self, what: str, predicate, timeout: float = 300, interval: float = 5):
         """Poll PREDICATE until it returns something true; fail naming WHAT and the last value."""
         deadline = time.monotonic() + timeout
@@ -555,8 +586,8 @@ class Cluster:
                 raise AssertionError(f"{what}: not after {timeout:.0f}s; last: {last}")
             time.sleep(interval)
 
-    def image(self, component: str) -> str:
-        """The reference of a bundled image at the inventory's version (preloaded on every node).
+    def _bundled(self, component: str, **match: str) -> dict[str, Any]:
+        """The bundle's manifest entry of COMPONENT at the inventory's version that matches MATCH.
 
         The test bundle may hold two versions of a component (the table's
         test_versions); the inventory pins the one deployed.
@@ -564,13 +595,21 @@ class Cluster:
         var = "kube_version" if component == "kubernetes" else component.replace("-", "_") + "_version"
         version = str(self.inv.vars.get(var) or table()[component]["default"])
         manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-        refs = [
-            a["image"]
+        found = [
+            a
             for a in manifest["artifacts"]
-            if a.get("kind") == "image" and a["component"] == component and a["version"] == version
+            if a["component"] == component and a["version"] == version and all(a.get(k) == v for k, v in match.items())
         ]
-        assert refs, f"no {component} {version} image in the bundle"
-        return refs[0]
+        assert found, f"no {component} {version} {match} in the bundle"
+        return found[0]
+
+    def image(self, component: str) -> str:
+        """The reference of a bundled image at the inventory's version (preloaded on every node)."""
+        return self._bundled(component, kind="image")["image"]
+
+    def bundle_file(self, component: str, name: str) -> Path:
+        """A file of the bundle (e.g. etcd's etcdutl) at the inventory's version, for this machine."""
+        return BUNDLE_DIR / self._bundled(component, name=name, arch=ARCH)["path"]
 
 
 def deployed_run() -> PlaybookRun | None:
@@ -606,6 +645,96 @@ def cluster(sandbox: Sandbox) -> Iterator[Cluster]:
     yield result
     state = {"addresses": inv.addresses, "groups": inv.groups, "vars": inv.vars, "host_vars": inv.host_vars}
     (SANDBOX_DIR / "lifecycle" / "inventory.json").write_text(json.dumps(state, indent=1))
+
+
+# ---------------------------------------------------------------- the API through a node's load balancer
+
+# A request every kubelet makes, through the node-local load balancer with
+# the kubelet's own credentials: GET its Node object (authenticated, checked
+# by the Node authorizer, read from etcd), a new TLS connection each time.
+# (/readyz is no good here: a draining apiserver answers it with 500 on
+# purpose during --shutdown-delay-duration, while serving real requests.)
+# With "once": one request; otherwise one every 0.2 s until STOP_FILE exists.
+# Prints {"ok": n, "errors": [...]}.
+PROBE_STOP = "/run/e2e-probe.stop"
+PROBE = f"""
+import base64, json, os, re, socket, ssl, sys, tempfile, time, urllib.request
+once = sys.argv[1:] == ["once"]
+conf = open("/etc/kubernetes/kubelet.conf").read()
+pem = {{k: base64.b64decode(re.search(k + r"-data: *(\\S+)", conf).group(1)) for k in ("client-certificate", "client-key")}}
+ok, errors = 0, []
+with tempfile.TemporaryDirectory(dir="/run") as d:
+    for k, v in pem.items():
+        with open(os.open(os.path.join(d, k), os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(v)
+    ctx = ssl.create_default_context(cafile="/etc/kubernetes/pki/ca.crt")
+    ctx.load_cert_chain(os.path.join(d, "client-certificate"), os.path.join(d, "client-key"))
+    url = "https://127.0.0.1:6443/api/v1/nodes/" + socket.gethostname()
+    while True:
+        try:
+            with urllib.request.urlopen(url, context=ctx, timeout=20) as r:
+                if r.status == 200 and json.load(r)["kind"] == "Node":
+                    ok += 1
+                else:
+                    errors.append("%.1f status %s" % (time.time(), r.status))
+        except Exception as exc:
+            errors.append("%.1f %s" % (time.time(), exc))
+        if once or os.path.exists("{PROBE_STOP}"):
+            break
+        time.sleep(0.2)
+print(json.dumps({{"ok": ok, "errors": errors}}))
+"""
+
+
+def probe(cluster: Cluster, host: str) -> tuple[bool, str]:
+    """One request through HOST's load balancer: (answered, what the probe printed)."""
+    proc = cluster.ssh(host, f"python3 -c {shlex.quote(PROBE)} once", check=False, timeout=60)
+    try:
+        return json.loads(proc.stdout)["ok"] == 1, proc.stdout.strip()
+    except ValueError:
+        return False, (proc.stdout + proc.stderr).strip()
+
+
+class Prober:
+    """Requests through the load balancer of each of HOSTS, all the time, while the `with` block runs.
+
+    The loop runs on the node (one SSH session per host, not one per request).
+    """
+
+    def __init__(self, cluster: Cluster, hosts: Iterable[str]) -> None:
+        self.cluster, self.hosts = cluster, list(hosts)
+        self.results: dict[str, dict[str, Any]] = {}
+        self._threads: list[threading.Thread] = []
+
+    def _run(self, host: str) -> None:
+        proc = self.cluster.ssh(host, f"python3 -c {shlex.quote(PROBE)}", check=False, timeout=7200)
+        try:
+            self.results[host] = json.loads(proc.stdout)
+        except ValueError:
+            self.results[host] = {"ok": 0, "errors": [f"the probe did not run: {proc.stdout} {proc.stderr}"]}
+
+    def __enter__(self) -> Prober:
+        for host in self.hosts:
+            self.cluster.ssh(host, f"rm -f {PROBE_STOP}")
+            thread = threading.Thread(target=self._run, args=(host,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for host in self.hosts:
+            self.cluster.ssh(host, f"touch {PROBE_STOP}", check=False)
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+    def answered(self, host: str) -> int:
+        return self.results.get(host, {}).get("ok", 0)
+
+    def failures(self) -> dict[str, list[str]]:
+        """Host -> failed requests (a host whose probe printed nothing fails too)."""
+        out = {h: r["errors"] for h, r in self.results.items() if r["errors"]}
+        out.update({h: ["no result"] for h in self.hosts if h not in self.results})
+        return out
 
 
 # ---------------------------------------------------------------- a workload that lives all session
@@ -748,6 +877,12 @@ def missing_file_bundle(tmp_path: Path, kube_version: str) -> tuple[str, str]:
 REFUSALS = ["overlapping-cidrs", "missing-bundle-file", "host-in-no-group"]
 
 
+def refused_on(inv: Inventory) -> list[str]:
+    """The hosts the PLAY RECAP of a refused run must list: most checks that refuse run once, on the
+    first host of their play (etcd:k8s_cluster), so the recap may list only that one (no recap still fails)."""
+    return inv.groups["etcd"][:1]
+
+
 def refuse(sandbox: Sandbox, inv: Inventory, case: str, tmp_path: Path, before: dict[str, str]) -> None:
     """site.yml with INV made bad in one way (CASE) stops in preflight with its message; no host changes."""
     version = str(inv.vars.get("kube_version") or table()["kubernetes"]["default"])
@@ -763,10 +898,7 @@ def refuse(sandbox: Sandbox, inv: Inventory, case: str, tmp_path: Path, before: 
         inv.addresses[stray] = sandbox.nodes.get(stray, sandbox.gateway)
         expected = ["in none of the groups etcd, kube_control_plane and kube_node", stray]
     inv.write()
-    # The inventory checks run once, on the controller for the first host,
-    # and stop the whole play: the recap lists only that host.
-    first = sorted(h for members in inv.groups.values() for h in members)[:1]
-    run = run_playbook(inv.path, "site.yml", f"refused-{case}", hosts=first)
+    run = run_playbook(inv.path, "site.yml", f"refused-{case}", hosts=refused_on(inv))
     assert run.rc != 0, f"site.yml accepted the {case} inventory:\n{tail(run.log)}"
     text = run.text()
     for needle in expected:

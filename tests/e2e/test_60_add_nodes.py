@@ -1,8 +1,9 @@
-"""Day-2: add a worker, then an etcd member that is also a control plane, to the running cluster.
+"""Day-2 slot, add: a worker, then an etcd member that is also a control plane, join the running cluster.
 
-Fixture contract: tests/e2e/day2.py. Leaves for test_78_remove_nodes: the
-first spare a worker, the second an etcd member and control plane, both in
-the day-2 inventory (day2.DAY2_INVENTORY next to the cluster's).
+Leaves for the modules after it (docs/testing.md, "The day-2 slot"): both
+spares in the cluster's inventory (`cluster.add_host`), the first a worker,
+the second an etcd member and control plane: 4 etcd members, 4 control
+planes, 3 workers.
 """
 
 from __future__ import annotations
@@ -12,61 +13,67 @@ import json
 import pytest
 
 from . import day2
-from .conftest import Cluster, run_playbook, tail
+from .conftest import Cluster, Prober, probe, refused_on, tail
 
-pytestmark = pytest.mark.day2
+pytestmark = [pytest.mark.ha, pytest.mark.day2]
 
 # The only tasks allowed to change a host that is already in the cluster
-# when a worker joins (docs/day2.md, "What changes on the other hosts").
+# when a worker joins (docs/day2.md, "What changes on the hosts already in the cluster").
 WORKER_ADD_CHANGES_ELSEWHERE = {"airgap.k8s.os_prepare : List every cluster host in /etc/hosts"}
 
 
 @pytest.fixture(scope="module")
 def spares(cluster: Cluster) -> tuple[str, str]:
-    if len(cluster.spares) < 2:
-        pytest.fail("the day-2 tests need 2 spare hosts: see tests/e2e/day2.py")
-    worker, control_plane = list(cluster.spares)[:2]
+    worker, control_plane = day2.day2_hosts(cluster)
+    joined = [h for h in (worker, control_plane) if h not in cluster.spares]
+    if joined:
+        pytest.fail(f"{joined} are in the inventory already: the day-2 slot starts with both spares out")
+    day2.require_whole(cluster)
     return worker, control_plane
 
 
 def test_an_unreachable_host_is_refused_before_any_change(cluster: Cluster, spares):
     worker, _ = spares
-    # An address in the sandbox's network that no host has.
-    nowhere = cluster.spares[worker].rsplit(".", 1)[0] + ".250"
-    inventory = day2.write_inventory(cluster, {"kube_node": [worker]}, ssh_address={worker: nowhere})
-    run = run_playbook(
-        inventory, "add_nodes.yml", "day2-refuse-unreachable", "-e", f"nodes={worker}", "-e", "day2_connect_timeout=5"
-    )
-    log = run.log.read_text(errors="replace")
-    assert run.rc != 0
+    # The inventory's SSH address of the new host: the sandbox's dead-end gateway, which nobody holds.
+    cluster.add_host(worker, ["kube_node"], ansible_host=cluster.sandbox.gateway)
+    try:
+        run = cluster.playbook(
+            "add_nodes.yml",
+            "day2-refuse-unreachable",
+            "-e",
+            f"nodes={worker}",
+            "-e",
+            "day2_connect_timeout=5",
+            hosts=refused_on(cluster.inv),
+        )
+    finally:
+        cluster.remove_host(worker)
+    log = run.text()
+    assert run.rc != 0, tail(run.log)
     assert f"Refusing to add {worker}: unreachable over SSH: {worker} (" in log, tail(run.log)
-    assert "TASK [airgap.k8s.day2 : Refuse when a host the change needs does not answer]" in log
+    assert "TASK [airgap.k8s.day2 : Refuse when a host the change needs does not answer]" in log, tail(run.log)
     assert run.changed == 0, run.changed_tasks()
-    assert worker not in day2.node_names(cluster)
+    assert worker not in cluster.node_ready()
 
 
 def test_add_a_worker(cluster: Cluster, spares):
     worker, _ = spares
-    inventory = day2.write_inventory(cluster, {"kube_node": [worker]})
-    run = run_playbook(inventory, "add_nodes.yml", "day2-add-worker", "-e", f"nodes={worker}")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    cluster.add_host(worker, ["kube_node"])
+    run = cluster.playbook("add_nodes.yml", "day2-add-worker", "-e", f"nodes={worker}")
+    assert run.ok, tail(run.log)
 
     # Only the new host was prepared; the others changed nothing but their /etc/hosts line.
-    changed = day2.changed_tasks_by_host(run)
+    changed = run.changed_by_host()
     assert changed.get(worker), "the new worker reported no change: was it prepared at all?"
     elsewhere = {h: set(t) - WORKER_ADD_CHANGES_ELSEWHERE for h, t in changed.items() if h != worker}
     assert not any(elsewhere.values()), f"hosts already in the cluster changed: {elsewhere}"
-    assert day2.ready(cluster).get(worker) is True
+    assert cluster.node_ready().get(worker) is True
 
 
 def test_the_new_worker_runs_pods_that_reach_pods_elsewhere(cluster: Cluster, spares):
     worker, _ = spares
-    image = day2.agnhost_image()
-    other = cluster.groups["kube_node"][0]
-    pods = {
-        "day2-new": worker,
-        "day2-old": other,
-    }
+    other = next(w for w in cluster.workers if w != worker)
+    pods = {"day2-new": worker, "day2-old": other}
     for name, node in pods.items():
         manifest = {
             "apiVersion": "v1",
@@ -77,7 +84,7 @@ def test_the_new_worker_runs_pods_that_reach_pods_elsewhere(cluster: Cluster, sp
                 "containers": [
                     {
                         "name": "agnhost",
-                        "image": image,
+                        "image": cluster.image("agnhost"),
                         "imagePullPolicy": "Never",
                         "args": ["netexec", "--http-port=8080"],
                         "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
@@ -101,9 +108,8 @@ def test_the_new_worker_runs_pods_that_reach_pods_elsewhere(cluster: Cluster, sp
 def test_adding_the_worker_again_changes_nothing(cluster: Cluster, spares):
     """Re-running the same command is how an interrupted add is finished: on a finished one it is a no-op."""
     worker, _ = spares
-    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
-    run = run_playbook(inventory, "add_nodes.yml", "day2-add-worker-again", "-e", f"nodes={worker}")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook("add_nodes.yml", "day2-add-worker-again", "-e", f"nodes={worker}")
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "changed on the second add:\n" + "\n".join(run.changed_tasks())
 
 
@@ -113,19 +119,18 @@ def test_site_with_limit_runs_the_controller_side_plays_and_a_changed_binary_res
     """The lifecycle contract on the new worker: --limit keeps preflight, bundle check and PKI;
     a binary that differs from the bundle's is copied again and restarts its service."""
     worker, _ = spares
-    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
     cluster.ssh(worker, "printf x >> /usr/local/bin/kube-proxy")
     before = cluster.ssh(worker, "systemctl show kube-proxy -p ExecMainStartTimestampMonotonic --value").stdout
-    run = run_playbook(inventory, "site.yml", "day2-site-limit", "--limit", worker)
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
-    log = run.log.read_text(errors="replace")
+    run = cluster.playbook("site.yml", "day2-site-limit", "--limit", worker, hosts=[worker])
+    assert run.ok, tail(run.log)
+    log = run.text()
     for task in (
         "airgap.k8s.preflight : Check networks, groups, hosts and choices",
         "airgap.k8s.preflight : Verify the bundle holds every file this inventory needs",
         "airgap.k8s.pki : Create the certificate authorities",
     ):
         assert f"TASK [{task}]" in log, f"--limit skipped {task!r}"
-    changed = day2.changed_tasks_by_host(run)
+    changed = run.changed_by_host()
     assert set(changed) == {worker}, changed
     assert "airgap.k8s.bundle_install : Install files from the bundle" in changed[worker]
     assert "airgap.k8s.kube_node : Restart kube-proxy" in changed[worker], changed[worker]
@@ -134,64 +139,52 @@ def test_site_with_limit_runs_the_controller_side_plays_and_a_changed_binary_res
 
 
 def test_add_an_etcd_member_and_control_plane_while_the_api_keeps_answering(cluster: Cluster, spares):
-    worker, new_cp = spares
-    inventory = day2.write_inventory(cluster, {"kube_node": [worker], "etcd": [new_cp], "kube_control_plane": [new_cp]})
-    nodes_before = [*cluster.hosts, worker]
-    probes = day2.LbProbes(cluster, nodes_before).start()
-    try:
-        run = run_playbook(
-            inventory,
+    _, new_cp = spares
+    nodes_before = cluster.nodes
+    cluster.add_host(new_cp, ["etcd", "kube_control_plane"])
+    with Prober(cluster, nodes_before) as prober:
+        run = cluster.playbook(
             "add_nodes.yml",
             "day2-add-control-plane",
             "-e",
             f"nodes={new_cp}",
-            *day2.allow_even(len(cluster.groups["etcd"]) + 1),
+            *day2.allow_even(len(cluster.etcd_members)),
         )
-    finally:
-        results = probes.stop()
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.ok, tail(run.log)
 
     # Every request through every node's load balancer during the change was answered.
     for host in nodes_before:
-        assert host in results, f"no probe result from {host}"
-        assert results[host]["ok"] >= 20, f"{host}: only {results[host]['ok']} requests during the add"
-        assert not results[host]["errors"], f"{host}: requests failed during the add: {results[host]['errors'][:5]}"
+        assert prober.answered(host) >= 20, f"{host}: only {prober.answered(host)} requests during the add"
+    assert not prober.failures(), f"requests failed during the add: {prober.failures()}"
 
     # etcd: one more healthy member, seen from an old member.
-    control_planes = [*cluster.groups["kube_control_plane"], new_cp]
-    addresses = {**cluster.hosts, **cluster.spares}
-    health = day2.etcd_members(cluster, cluster.groups["etcd"][0], [*cluster.groups["etcd"], new_cp], addresses)
-    assert health.get("healthy") is True, health.get("msg", health)
-    assert sorted(m["name"] for m in health["members"]) == sorted([*cluster.groups["etcd"], new_cp])
+    assert cluster.etcd_member_names(via=cluster.etcd_members[0]) == sorted(cluster.etcd_members)
+    assert cluster.etcd_healthy()
 
     # The API answers through every node's load balancer, which has the new apiserver as a backend, up.
-    for host in [*nodes_before, new_cp]:
-        ok, out = day2.lb_answers(cluster, host)
+    for host in cluster.nodes:
+        ok, out = probe(cluster, host)
         assert ok, f"{host}: {out}"
-        backends = day2.lb_backends(cluster, host)
-        assert set(backends) == set(control_planes), f"{host}: {backends}"
-        assert backends[new_cp] == 2, f"{host}: the new apiserver is not up in haproxy: {backends}"
-    assert day2.ready(cluster).get(new_cp) is True
+        backends = cluster.lb_backends(host)
+        assert backends == dict.fromkeys(cluster.control_planes, 2), f"{host}: {backends}"
+    assert cluster.node_ready().get(new_cp) is True
 
 
 def test_adding_the_control_plane_again_changes_nothing(cluster: Cluster, spares):
     """The join of a member that has joined already only converges it: nothing changes anywhere."""
     _, new_cp = spares
-    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
-    run = run_playbook(
-        inventory,
+    run = cluster.playbook(
         "add_nodes.yml",
         "day2-add-control-plane-again",
         "-e",
         f"nodes={new_cp}",
-        *day2.allow_even(len(cluster.groups["etcd"]) + 1),
+        *day2.allow_even(len(cluster.etcd_members)),
     )
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "changed on the second add:\n" + "\n".join(run.changed_tasks())
 
 
 def test_the_cluster_is_converged_after_the_adds(cluster: Cluster, spares):
-    inventory = cluster.inventory.parent / day2.DAY2_INVENTORY
-    run = run_playbook(inventory, "site.yml", "day2-site-after-add")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook("site.yml", "day2-site-after-add")
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "site.yml changed after the adds:\n" + "\n".join(run.changed_tasks())

@@ -1,11 +1,12 @@
-"""Day-2: etcd backup and restore on the 3-member etcd of the HA sandbox.
+"""Day-2 slot, backup and restore: etcd backup and restore of the lifecycle cluster (after test_60: 4 members).
 
 Before the backup: ConfigMap A, a Secret (encrypted at rest) and a
 Deployment. After it: ConfigMap B, A deleted. A snapshot with one byte
 changed is refused before anything stops; the real restore brings A back,
 B is gone, the Secret decrypts, every node is Ready, the workload runs and
 etcd is healthy with all its members. (The 1-member case: molecule
-scenario etcd_backup.)
+scenario etcd_backup.) Leaves the same cluster (members, nodes) it found,
+with the etcd data of the backup.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from ._day2 import cluster_dir, every_node_up, last_task, pause_image, playbook, ready_nodes
-from .conftest import BUNDLE_DIR, Cluster, tail
+from . import day2
+from .conftest import Cluster, refused_on, tail
 
-pytestmark = pytest.mark.ha
+pytestmark = [pytest.mark.ha, pytest.mark.day2]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _whole_cluster(cluster: Cluster) -> None:
-    every_node_up(cluster)
+    day2.require_whole(cluster)
 
 
 NS = "e2e-backup"
@@ -38,18 +39,8 @@ SECRET = "s3cr3t-written-before-the-backup"
 VERIFY_TASK = "Check the backup's checksum, cluster and controller state"
 
 
-def etcdctl(cluster: Cluster, host: str, args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return cluster.ssh(host, f". /etc/etcd/etcdctl.env && etcdctl {args}", check=check)
-
-
 def started_at(cluster: Cluster, host: str, unit: str) -> str:
     return cluster.ssh(host, f"systemctl show {unit} -p ActiveEnterTimestampMonotonic --value").stdout.strip()
-
-
-def etcdutl() -> Path:
-    manifest = json.loads((BUNDLE_DIR / "manifest.json").read_text())
-    (path,) = [a["path"] for a in manifest["artifacts"] if a["name"] == "etcdutl" and a["arch"] == "amd64"]
-    return BUNDLE_DIR / path
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +67,22 @@ def backup(cluster: Cluster) -> dict:
                     "selector": {"matchLabels": {"app": "keep"}},
                     "template": {
                         "metadata": {"labels": {"app": "keep"}},
-                        "spec": {"containers": [{"name": "pause", "image": pause_image(), "imagePullPolicy": "Never"}]},
+                        "spec": {
+                            "containers": [
+                                {"name": "pause", "image": cluster.image("pause"), "imagePullPolicy": "Never"}
+                            ]
+                        },
                     },
                 },
             },
         ],
     }
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
-    cluster.kubectl("-n", NS, "rollout", "status", "deployment/keep", "--timeout=180s")
+    cluster.kubectl("-n", NS, "rollout", "status", "deployment/keep", "--timeout=180s", timeout=200)
     leader = leader_name(cluster)
-    run = playbook(cluster, "etcd_backup.yml", "etcd-backup")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
-    backups = cluster_dir(cluster) / "backups"
+    run = cluster.playbook("etcd_backup.yml", "etcd-backup", hosts=cluster.etcd_members)
+    assert run.ok, tail(run.log)
+    backups = cluster.cluster_dir / "backups"
     newest = sorted(p for p in backups.iterdir() if p.name.startswith("etcd-"))[-1]
     cluster.kubectl("-n", NS, "create", "configmap", "b", "--from-literal=k=b")
     cluster.kubectl("-n", NS, "delete", "configmap", "a")
@@ -95,9 +90,9 @@ def backup(cluster: Cluster) -> dict:
 
 
 def leader_name(cluster: Cluster) -> str:
-    host = cluster.groups["etcd"][0]
-    status = json.loads(etcdctl(cluster, host, "endpoint status --cluster -w json").stdout)
-    members = json.loads(etcdctl(cluster, host, "member list -w json").stdout)["members"]
+    host = cluster.etcd_members[0]
+    status = json.loads(cluster.etcdctl(host, "endpoint status --cluster -w json").stdout)
+    members = json.loads(cluster.etcdctl(host, "member list -w json").stdout)["members"]
     leader = status[0]["Status"]["leader"]
     return next(m["name"] for m in members if m["ID"] == leader)
 
@@ -109,7 +104,7 @@ def test_backup_is_filed_with_checksum_metadata_and_controller_state(cluster: Cl
     assert (path / "snapshot.db.sha256").read_text() == f"{digest}  snapshot.db\n"
     meta = json.loads((path / "metadata.json").read_text())
     assert meta["cluster_name"] == "airgap" and meta["snapshot"]["sha256"] == digest
-    assert sorted(m["name"] for m in meta["members"]) == sorted(cluster.groups["etcd"])
+    assert sorted(m["name"] for m in meta["members"]) == sorted(cluster.etcd_members)
     assert all(m["peer_urls"] == [f"https://{cluster.hosts[m['name']]}:2380"] for m in meta["members"])
     # A follower gives the snapshot (unless leadership moved while it was taken).
     if backup["leader"] == backup["leader_after"]:
@@ -117,14 +112,14 @@ def test_backup_is_filed_with_checksum_metadata_and_controller_state(cluster: Cl
     # etcd's own tool reads the filed snapshot and agrees on the revision.
     status = json.loads(
         subprocess.run(
-            [str(etcdutl()), "snapshot", "status", str(path / "snapshot.db"), "-w", "json"],
+            [str(cluster.bundle_file("etcd", "etcdutl")), "snapshot", "status", str(path / "snapshot.db"), "-w", "json"],
             capture_output=True, text=True, check=True,
         ).stdout
     )  # fmt: skip
     assert status["revision"] == meta["snapshot"]["revision"] and status["totalKey"] == meta["snapshot"]["total_keys"]
     # The controller state needed to use it: CA keys, service-account keys, encryption key; private.
     for rel in ("pki/ca.key", "pki/etcd/ca.key", "pki/front-proxy-ca.key", "pki/sa.key", "encryption-key"):
-        assert (path / "state" / rel).read_bytes() == (cluster_dir(cluster) / rel).read_bytes(), rel
+        assert (path / "state" / rel).read_bytes() == (cluster.cluster_dir / rel).read_bytes(), rel
     for p in [path, *path.rglob("*")]:
         assert stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600), p
 
@@ -137,15 +132,20 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
         data = bytearray(snapshot.read_bytes())
         data[len(data) // 2] ^= 0x01
         snapshot.write_bytes(bytes(data))
-        units = {h: "etcd" for h in cluster.groups["etcd"]} | {h: "kube-apiserver" for h in cluster.groups["kube_control_plane"]}  # fmt: skip
+        units = {h: "etcd" for h in cluster.etcd_members} | {h: "kube-apiserver" for h in cluster.control_planes}
         before = {(h, u): started_at(cluster, h, u) for h, u in units.items()}
-        run = playbook(
-            cluster, "etcd_restore.yml", "etcd-restore-damaged",
-            "-e", f"etcd_snapshot={doctored}", "-e", "restore_confirm=yes",
-        )  # fmt: skip
+        run = cluster.playbook(
+            "etcd_restore.yml",
+            "etcd-restore-damaged",
+            "-e",
+            f"etcd_snapshot={doctored}",
+            "-e",
+            "restore_confirm=yes",
+            hosts=refused_on(cluster.inv),
+        )
         assert run.rc != 0, tail(run.log)
-        assert last_task(run.log) == VERIFY_TASK, tail(run.log)
-        assert "the file is damaged or was changed; use another backup" in run.log.read_text()
+        assert run.last_task() == VERIFY_TASK, tail(run.log)
+        assert "the file is damaged or was changed; use another backup" in run.text()
         assert run.changed == 0, run.changed_tasks()
         assert {(h, u): started_at(cluster, h, u) for h, u in units.items()} == before, "something was restarted"
         assert cluster.kubectl("-n", NS, "get", "configmap", "b", "-o", "name").stdout.strip() == "configmap/b"
@@ -154,11 +154,16 @@ def test_a_snapshot_with_one_changed_byte_is_refused_before_anything_stops(clust
 
 
 def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
-    run = playbook(
-        cluster, "etcd_restore.yml", "etcd-restore",
-        "-e", f"etcd_snapshot={backup['path']}", "-e", "restore_confirm=yes",
-    )  # fmt: skip
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook(
+        "etcd_restore.yml",
+        "etcd-restore",
+        "-e",
+        f"etcd_snapshot={backup['path']}",
+        "-e",
+        "restore_confirm=yes",
+        hosts=[*cluster.etcd_members, *cluster.control_planes],
+    )
+    assert run.ok, tail(run.log)
     restored = datetime.datetime.now(datetime.UTC)
     # A is back, B is gone.
     assert cluster.kubectl("-n", NS, "get", "configmap", "a", "-o", "jsonpath={.data.k}").stdout == "a"
@@ -169,8 +174,7 @@ def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
     assert base64.b64decode(value).decode() == SECRET
     # Every node Ready, and its kubelet talking to the restored cluster: its Lease renewed
     # after the restore (the Ready condition alone comes back from the snapshot).
-    first = cluster.groups["kube_control_plane"][0]
-    assert ready_nodes(cluster, first) == dict.fromkeys(cluster.hosts, True)
+    assert cluster.node_ready(server=cluster.control_planes[0]) == dict.fromkeys(cluster.nodes, True)
     deadline = time.monotonic() + 90
     while True:
         leases = cluster.kubectl_json("-n", "kube-node-lease", "get", "leases")["items"]
@@ -181,10 +185,10 @@ def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
             > restored
             for lease in leases
         }
-        if all(renewed.get(h) for h in cluster.hosts) or time.monotonic() > deadline:
+        if all(renewed.get(h) for h in cluster.nodes) or time.monotonic() > deadline:
             break
         time.sleep(3)
-    assert all(renewed.get(h) for h in cluster.hosts), renewed
+    assert all(renewed.get(h) for h in cluster.nodes), renewed
     deadline = time.monotonic() + 180
     while True:
         pods = cluster.kubectl_json("-n", NS, "get", "pods", "-l", "app=keep")["items"]
@@ -196,12 +200,9 @@ def test_restore_brings_back_what_the_backup_held(cluster: Cluster, backup):
         time.sleep(3)
     assert len(running) == 2, [(p["metadata"]["name"], p["status"].get("phase")) for p in pods]
     # etcd: healthy, every member, a new cluster, the old data kept aside.
-    host = cluster.groups["etcd"][0]
-    health = json.loads(etcdctl(cluster, host, "endpoint health --cluster -w json").stdout)
-    assert len(health) == len(cluster.groups["etcd"]) and all(h["health"] for h in health), health
-    members = json.loads(etcdctl(cluster, host, "member list -w json").stdout)["members"]
-    assert sorted(m["name"] for m in members) == sorted(cluster.groups["etcd"])
-    for member in cluster.groups["etcd"]:
+    assert cluster.etcd_healthy()
+    assert cluster.etcd_member_names() == sorted(cluster.etcd_members)
+    for member in cluster.etcd_members:
         kept = cluster.ssh(member, "ls -d /var/lib/etcd/before-restore-*/member/snap").stdout.split()
         assert len(kept) == 1, (member, kept)
         assert cluster.ssh(member, "test ! -e /var/lib/etcd/restore", check=False).returncode == 0

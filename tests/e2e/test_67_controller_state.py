@@ -1,9 +1,9 @@
-"""Day-2: safe controller state.
+"""Day-2 slot, controller state: site.yml refuses to run without the controller's cluster directory.
 
 With the controller's cluster directory moved away, site.yml refuses before
 any change, naming the check and how to restore the directory; nothing is
 minted on the controller and no host is touched. Moved back, site.yml runs
-with changed=0.
+with changed=0: the cluster is left as it was found.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import shutil
 
 import pytest
 
-from ._day2 import cluster_dir, every_node_up, last_task, playbook
-from .conftest import Cluster, tail
+from . import day2
+from .conftest import Cluster, refused_on, tail
 
-pytestmark = pytest.mark.ha
+pytestmark = [pytest.mark.ha, pytest.mark.day2]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _whole_cluster(cluster: Cluster) -> None:
-    every_node_up(cluster)
+    day2.require_whole(cluster)
 
 
 CHECK = "airgap.k8s.preflight : Check the controller's cluster directory holds the state of the cluster the hosts run"
@@ -29,19 +29,19 @@ CHECK = "airgap.k8s.preflight : Check the controller's cluster directory holds t
 def fingerprints(cluster: Cluster) -> dict[str, str]:
     """What every host holds that a new PKI would replace."""
     cmd = "sha256sum /etc/kubernetes/pki/ca.crt /etc/kubernetes/kubelet.conf 2>/dev/null; true"
-    return {h: cluster.ssh(h, cmd).stdout for h in cluster.hosts}
+    return {h: cluster.ssh(h, cmd).stdout for h in cluster.inv.hosts}
 
 
 def test_site_yml_refuses_without_the_cluster_directory_then_runs_clean_with_it(cluster: Cluster):
-    directory = cluster_dir(cluster)
+    directory = cluster.cluster_dir
     away = directory.with_name("cluster.moved-away")
     before = fingerprints(cluster)
     shutil.move(directory, away)
     try:
-        run = playbook(cluster, "site.yml", "site-no-cluster-dir")
+        run = cluster.playbook("site.yml", "site-no-cluster-dir", hosts=refused_on(cluster.inv))
         assert run.rc != 0, tail(run.log)
-        text = run.log.read_text()
-        assert last_task(run.log) == CHECK, tail(run.log)
+        text = run.text()
+        assert run.last_task() == CHECK, tail(run.log)
         assert f"the controller's cluster directory {directory} does not exist" in text
         assert "Nothing was changed." in text and "etcd_backup.yml" in text
         assert run.changed == 0, run.changed_tasks()
@@ -51,6 +51,6 @@ def test_site_yml_refuses_without_the_cluster_directory_then_runs_clean_with_it(
         if directory.exists():
             shutil.rmtree(directory)
         shutil.move(away, directory)
-    again = playbook(cluster, "site.yml", "site-cluster-dir-back")
-    assert again.rc == 0 and again.failed == 0, tail(again.log)
+    again = cluster.playbook("site.yml", "site-cluster-dir-back")
+    assert again.ok, tail(again.log)
     assert again.changed == 0, "changed with the directory back:\n" + "\n".join(again.changed_tasks())

@@ -1,8 +1,9 @@
-"""Day-2: the certificate report and renewal on the HA sandbox.
+"""Day-2 slot, certificates: the report and renewal on the lifecycle cluster (4 control planes after test_60).
 
 Read independently of the collection's own code: every certificate file and
 kubeconfig on every node (over SSH, parsed here), and what each TLS port
-serves (from the controller).
+serves (from the controller). Leaves the same cluster with every leaf
+certificate renewed (the CAs unchanged).
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ._day2 import every_node_up, last_task, playbook, probe, ready_nodes
-from .conftest import Cluster, tail
+from . import day2
+from .conftest import Cluster, Prober, refused_on, tail
 
-pytestmark = pytest.mark.ha
+pytestmark = [pytest.mark.ha, pytest.mark.day2]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _whole_cluster(cluster: Cluster) -> None:
-    every_node_up(cluster)
+    day2.require_whole(cluster)
 
 
 # Every place a role installs a certificate (files: PEM; .conf: kubeconfigs).
@@ -48,7 +49,7 @@ FIELD = re.compile(r"(certificate-authority-data|client-certificate-data):\s*(\S
 def installed(cluster: Cluster) -> dict[tuple[str, str], x509.Certificate]:
     """(host, place) -> certificate, for every node."""
     found = {}
-    for host in cluster.hosts:
+    for host in cluster.inv.hosts:
         current = ""
         text = cluster.ssh(host, READ).stdout
         for chunk in text.split("== ")[1:]:
@@ -64,10 +65,10 @@ def installed(cluster: Cluster) -> dict[tuple[str, str], x509.Certificate]:
 
 def served(cluster: Cluster) -> dict[tuple[str, int], x509.Certificate]:
     """What the apiserver, etcd (client and peer) and kubelet ports present."""
-    ports = {h: [10250] for h in cluster.groups["kube_node"] + cluster.groups["kube_control_plane"]}
-    for h in cluster.groups["kube_control_plane"]:
+    ports = {h: [10250] for h in cluster.nodes}
+    for h in cluster.control_planes:
         ports[h].append(6443)
-    for h in cluster.groups["etcd"]:
+    for h in cluster.etcd_members:
         ports.setdefault(h, []).extend([2379, 2380])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -93,10 +94,10 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 @pytest.fixture(scope="module")
 def topology(cluster: Cluster) -> dict[str, list[str]]:
-    cps = cluster.groups["kube_control_plane"]
-    workers = [h for h in cluster.groups["kube_node"] if h not in cps]
+    cps = cluster.control_planes
+    workers = [h for h in cluster.workers if h not in cps]
     if len(cps) < 3 or not workers:
-        pytest.fail("the renewal test needs 3 control planes and a worker (E2E_HA=1)")
+        pytest.fail(f"the renewal test needs 3 control planes and a worker (E2E_SHAPE=lifecycle), not {cps}")
     return {"control_planes": cps, "workers": workers}
 
 
@@ -111,10 +112,10 @@ def test_site_yml_renewal_window_restarts_the_kubelets(cluster: Cluster):
     before = served(cluster)
     window = ("-e", "pki_renew_before=8759h59m")
     for stage in ("pki.yml", "nodes.yml"):
-        run = playbook(cluster, stage, f"renew-window-{stage.removesuffix('.yml')}", *window)
-        assert run.rc == 0 and run.failed == 0, tail(run.log)
+        run = cluster.playbook(stage, f"renew-window-{stage.removesuffix('.yml')}", *window)
+        assert run.ok, tail(run.log)
     restarted = [t for t in run.changed_tasks() if "Restart kubelet" in t]
-    assert len(restarted) == len(cluster.hosts), run.changed_tasks()
+    assert len(restarted) == len(cluster.nodes), run.changed_tasks()
     deadline = time.monotonic() + 60
     while True:
         after = served(cluster)
@@ -129,42 +130,33 @@ def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cl
     before = installed(cluster)
     served_before = served(cluster)
     cas_before = {k: c for k, c in before.items() if is_ca(c)}
-    assert len(before) > 10 * len(cluster.hosts) // 2, sorted(before)
+    assert len(before) > 10 * len(cluster.inv.hosts) // 2, sorted(before)
 
-    # Every node probes through its own load balancer; the control plane's view of the nodes is polled.
+    # The workers and a control plane probe through their own load balancers; the nodes' Ready is polled.
     probers = [*topology["workers"], topology["control_planes"][0]]
-    results: list[tuple[str, bool, str]] = []
     not_ready: list[str] = []
     stop = threading.Event()
-
-    def keep_probing(host: str) -> None:
-        while not stop.is_set():
-            ok, out = probe(cluster, host)
-            results.append((host, ok, out))
-            time.sleep(0.5)
 
     def watch_nodes() -> None:
         while not stop.is_set():
             for cp in topology["control_planes"]:
                 try:
-                    ready = ready_nodes(cluster, cp)
+                    ready = cluster.node_ready(server=cp)
                 except (AssertionError, subprocess.TimeoutExpired):
                     continue  # that apiserver is restarting; ask another
                 not_ready.extend(n for n, ok in ready.items() if not ok)
                 break
             time.sleep(3)
 
-    threads = [threading.Thread(target=keep_probing, args=(h,), daemon=True) for h in probers]
-    threads.append(threading.Thread(target=watch_nodes, daemon=True))
-    for t in threads:
-        t.start()
+    watcher = threading.Thread(target=watch_nodes, daemon=True)
+    watcher.start()
     try:
-        run = playbook(cluster, "certs.yml", "certs-renew", "-e", "certs_renew=true")
+        with Prober(cluster, probers) as prober:
+            run = cluster.playbook("certs.yml", "certs-renew", "-e", "certs_renew=true")
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout=120)
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+        watcher.join(timeout=120)
+    assert run.ok, tail(run.log)
 
     after = installed(cluster)
     assert set(after) == set(before), set(after) ^ set(before)
@@ -184,12 +176,12 @@ def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cl
     same = [k for k, c in served_after.items() if c.serial_number == served_before[k].serial_number]
     assert not same, f"still serving the old certificate: {same}"
     # One node at a time, the API answering through every probed load balancer all along.
-    failures = [f"{h}: {out}" for h, ok, out in results if not ok]
-    assert len(results) >= 40, f"only {len(results)} probes ran"
-    assert not failures, f"{len(failures)} of {len(results)} requests through the load balancers failed: {failures[:5]}"
+    for host in probers:
+        assert prober.answered(host) >= 40, f"{host}: only {prober.answered(host)} requests during the renewal"
+    assert not prober.failures(), f"requests through the load balancers failed: {prober.failures()}"
     assert not not_ready, f"nodes went NotReady during the renewal: {sorted(set(not_ready))}"
     # The report at the end shows the new dates.
-    log = run.log.read_text()
+    log = run.text()
     for (host, place), cert in after.items():
         if place == "/etc/kubernetes/pki/apiserver.crt":
             row = rf"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}\s+{host}\s+kube-apiserver\s+kubernetes-ca\s+{place}"
@@ -198,10 +190,12 @@ def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cl
 
 def test_report_fails_when_a_certificate_expires_within_n_days(cluster: Cluster):
     """Leaves live a year: every one is within 400 days, and the report says which."""
-    run = playbook(cluster, "certs.yml", "certs-within-400", "-e", "certs_fail_within_days=400")
+    run = cluster.playbook(
+        "certs.yml", "certs-within-400", "-e", "certs_fail_within_days=400", hosts=refused_on(cluster.inv)
+    )
     assert run.rc != 0, tail(run.log)
-    text = run.log.read_text()
-    assert last_task(run.log) == "airgap.k8s.pki : Fail when a certificate expires within pki_report_fail_within_days"
+    text = run.text()
+    assert run.last_task() == "airgap.k8s.pki : Fail when a certificate expires within pki_report_fail_within_days"
     match = re.search(r"(\d+) certificate\(s\) expire within 400 days: (.*?)\. Renew the leaves", text)
     assert match, tail(run.log)
     assert "kube-apiserver" in match.group(2) and "system:node:" in match.group(2)
