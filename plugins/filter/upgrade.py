@@ -37,6 +37,9 @@ def upgrade_plan(
             etcd_version=str(target["etcd_version"]),
             container_runtime=str(target["container_runtime"]),
             runtime_version=str(target["runtime_version"]),
+            node_runtimes={
+                str(node): (str(pair[0]), str(pair[1])) for node, pair in (target.get("node_runtimes") or {}).items()
+            },
         )
     except KeyError as exc:
         raise AnsibleFilterError(f"upgrade_plan: target needs {exc.args[0]}") from exc

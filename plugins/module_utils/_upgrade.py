@@ -124,6 +124,14 @@ class Target:
     etcd_version: str
     container_runtime: str  # containerd | docker
     runtime_version: str  # containerd_version or docker_version
+    # Per node, when nodes differ (a Docker worker in a containerd cluster):
+    # node -> (container_runtime, its version). Nodes not listed use the two above.
+    node_runtimes: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def runtime_of(self, node: str) -> tuple[str, str]:
+        """(container_runtime, version) the inventory names for NODE."""
+        kind, version = self.node_runtimes.get(node, (self.container_runtime, self.runtime_version))
+        return str(kind), str(version)
 
 
 def _parsed(component: str, where: str, value: str, problems: list[str]) -> Version | None:
@@ -204,16 +212,21 @@ def upgrade_problems(
 
     for node, value in sorted(observed.runtimes.items()):
         kind = value.split("://", 1)[0] if "://" in value else ""
-        if kind != target.container_runtime:
+        want_kind, want_version = target.runtime_of(node)
+        if kind != want_kind:
             problems.append(
                 f"{node} runs the container runtime {value!r}, the inventory says container_runtime="
-                f"{target.container_runtime}: changing the runtime is not an upgrade (remove the node and add it "
+                f"{want_kind}: changing the runtime is not an upgrade (remove the node and add it "
                 f"back with the other runtime)."
             )
             continue
+        wanted = parse_version(want_version)
+        if wanted is None:
+            problems.append(f"{want_kind}_version={want_version!r} for {node} must look like 1.36.3 (no leading 'v').")
+            continue
         version = _parsed(kind, node, value, problems)
-        if version is not None and version > runtime:
-            problems.extend(p for p in [step_problem(kind, node, version, runtime, allow_downgrade)] if p)
+        if version is not None and version > wanted:
+            problems.extend(p for p in [step_problem(kind, node, version, wanted, allow_downgrade)] if p)
     return problems
 
 
@@ -223,7 +236,7 @@ def pending(observed: Observed, target: Target) -> dict[str, list[str]]:
     ``nodes`` also lists the nodes upgrade.yml cordoned and has not
     uncordoned yet (an interrupted run): the next run finishes them.
     """
-    kube, etcd, runtime = (parse_version(v) for v in (target.kube_version, target.etcd_version, target.runtime_version))
+    kube, etcd = (parse_version(v) for v in (target.kube_version, target.etcd_version))
     return {
         "etcd": sorted(m for m, v in observed.etcd.items() if parse_version(v) != etcd),
         "control_plane": sorted(h for h, v in observed.apiservers.items() if parse_version(v) != kube),
@@ -231,7 +244,7 @@ def pending(observed: Observed, target: Target) -> dict[str, list[str]]:
             n
             for n in observed.kubelets
             if parse_version(observed.kubelets[n]) != kube
-            or parse_version(observed.runtimes.get(n, "")) != runtime
+            or parse_version(observed.runtimes.get(n, "")) != parse_version(target.runtime_of(n)[1])
             or observed.cordoned.get(n, False)
         ),
     }
@@ -239,27 +252,21 @@ def pending(observed: Observed, target: Target) -> dict[str, list[str]]:
 
 def drift(observed: Observed, target: Target) -> list[str]:
     """How the running cluster's versions differ from the inventory, one sentence per component and version."""
-    wanted = {
-        "kube-apiserver": target.kube_version,
-        "kubelet": target.kube_version,
-        "etcd": target.etcd_version,
-        target.container_runtime: target.runtime_version,
-    }
-    seen = {
-        "kube-apiserver": observed.apiservers,
-        "kubelet": observed.kubelets,
-        "etcd": observed.etcd,
-        target.container_runtime: observed.runtimes,
-    }
-    out: list[str] = []
-    for component, by_host in seen.items():
-        want = parse_version(wanted[component])
-        versions: dict[str, list[str]] = {}
+    # (component, running value, inventory's version) -> hosts
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for component, by_host, wanted in (
+        ("kube-apiserver", observed.apiservers, target.kube_version),
+        ("kubelet", observed.kubelets, target.kube_version),
+        ("etcd", observed.etcd, target.etcd_version),
+    ):
         for host, value in sorted(by_host.items()):
-            if parse_version(value) != want:
-                versions.setdefault(str(value), []).append(host)
-        out.extend(
-            f"{component} {value} on {', '.join(hosts)} (inventory: {wanted[component]})"
-            for value, hosts in sorted(versions.items())
-        )
-    return out
+            if parse_version(value) != parse_version(wanted):
+                found.setdefault((component, str(value), wanted), []).append(host)
+    for node, value in sorted(observed.runtimes.items()):
+        kind, wanted = target.runtime_of(node)
+        if parse_version(value) != parse_version(wanted):
+            found.setdefault((kind, str(value), wanted), []).append(node)
+    return [
+        f"{component} {value} on {', '.join(hosts)} (inventory: {wanted})"
+        for (component, value, wanted), hosts in found.items()
+    ]

@@ -304,14 +304,17 @@ class Sandbox:
 
     def ssh(self, host: str, command: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
         """Run a command on a node over real SSH, as the inventory does."""
-        cmd = [
-            "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{self.nodes[host]}", command,
-        ]  # fmt: skip
+        cmd = self.ssh_argv(host, command)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"{host}: {command!r} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
+
+    def ssh_argv(self, host: str, command: str) -> list[str]:
+        return [
+            "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{self.nodes[host]}", command,
+        ]  # fmt: skip
 
     def inventory(self, path: Path, shape: Shape | None = None) -> Inventory:
         """The shape's inventory for these nodes (spares left out), not yet written."""
@@ -505,10 +508,15 @@ class Cluster:
         return base64.b64decode(self.ssh(host, f"base64 -w0 {shlex.quote(path)}").stdout)
 
     def put_file(self, host: str, path: str, data: bytes, mode: str = "0600") -> None:
-        encoded = base64.b64encode(data).decode()
-        self.ssh(
-            host, f"umask 077 && echo {encoded} | base64 -d > {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}"
+        # On stdin: a file of any size (an argument is limited to a few hundred KiB).
+        command = f"umask 077 && cat > {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}"
+        proc = subprocess.run(
+            self.sandbox.ssh_argv(host, command), input=data, capture_output=True, timeout=300, check=False
         )
+        if proc.returncode != 0:
+            raise AssertionError(
+                f"{host}: writing {path} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}"
+            )
 
     def module(self, host: str, name: str, args: dict) -> dict:
         """Run one of the collection's modules on a host (ad hoc, over SSH) and return its result."""

@@ -187,3 +187,22 @@ def test_drift_names_component_version_and_hosts() -> None:
 def test_step_problem(current: Any, goal: Any, allowed: bool, needle: str | None) -> None:
     problem = step_problem("x", "h", current, goal, allowed)
     assert (problem is None) if needle is None else (needle in (problem or ""))
+
+
+def test_a_docker_worker_in_a_containerd_cluster_is_compared_with_its_own_runtime() -> None:
+    obs = Observed.from_api(
+        {"items": [node("n1", "v1.36.3", "containerd://2.4.2"), node("n2", "v1.36.3", "docker://20.10.24+dfsg1")]},
+        {"n1": "v1.36.3"},
+        {"n1": "3.6.16"},
+    )
+    mixed = target()
+    mixed.node_runtimes["n2"] = ("docker", "20.10.24")
+    assert upgrade_problems(obs, mixed, ETCD_SUPPORTED) == []
+    assert drift(obs, mixed) == []
+    assert pending(obs, mixed)["nodes"] == []
+    # Without its own entry the Docker node is a runtime change, as before.
+    assert "changing the runtime is not an upgrade" in " ".join(upgrade_problems(obs, target(), ETCD_SUPPORTED))
+    newer = target()
+    newer.node_runtimes["n2"] = ("docker", "20.10.25")
+    assert drift(obs, newer) == ["docker docker://20.10.24+dfsg1 on n2 (inventory: 20.10.25)"]
+    assert pending(obs, newer)["nodes"] == ["n2"]
