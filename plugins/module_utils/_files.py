@@ -137,7 +137,8 @@ def _decode(source: IO[bytes], codec: str, out: IO[bytes]) -> str:
     sha = hashlib.sha256()
     if codec == "zstd":
         proc = subprocess.Popen(["zstd", "-d", "-q", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert proc.stdin is not None and proc.stdout is not None
+        if proc.stdin is None or proc.stdout is None:
+            raise RuntimeError("zstd: no pipes")
         feeder = threading.Thread(target=_pump, args=(source, proc.stdin), daemon=True)
         feeder.start()
         for block in iter(lambda: proc.stdout.read(CHUNK), b""):

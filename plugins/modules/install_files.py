@@ -1,7 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, airgap.k8s contributors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-# SPDX-License-Identifier: Apache-2.0
+# Apache License 2.0 (see LICENSE)
 
 from __future__ import annotations
 
@@ -145,10 +144,7 @@ options:
     default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
 attributes:
-  action:
-    support: full
   check_mode:
     support: full
   diff_mode:
@@ -156,10 +152,6 @@ attributes:
     details: Text of O(files[].content) files; other files are listed by name.
   platform:
     platforms: posix
-  safe_file_operations:
-    support: full
-  vault:
-    support: none
 author:
   - airgap.k8s contributors (!UNKNOWN)
 """

@@ -1,7 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, airgap.k8s contributors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-# SPDX-License-Identifier: Apache-2.0
+# Apache License 2.0 (see LICENSE)
 
 from __future__ import annotations
 

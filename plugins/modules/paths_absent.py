@@ -110,9 +110,9 @@ def read_mountinfo() -> str:
 
 
 def unmount(module: AnsibleModule, point: str) -> None:
-    rc, _, err = module.run_command(["umount", point])
+    rc, _out, err = module.run_command(["umount", point])
     if rc != 0:
-        rc, _, err = module.run_command(["umount", "--lazy", point])
+        rc, _out, err = module.run_command(["umount", "--lazy", point])
         if rc != 0:
             module.fail_json(msg=f"cannot unmount {point}: {err.strip()}")
 
