@@ -16,10 +16,9 @@ from .conftest import REFUSALS, SANDBOX_DIR, Cluster, refuse, snapshot
 @pytest.mark.parametrize("case", REFUSALS)
 def test_bad_inventory_refused_on_the_running_cluster(cluster: Cluster, case, tmp_path):
     before = snapshot(cluster.sandbox)
-    refuse(
-        cluster.sandbox,
-        cluster.inv.copy_to(SANDBOX_DIR / f"refused-running-{case}" / "hosts.yml"),
-        case,
-        tmp_path,
-        before,
-    )
+    inv = cluster.inv.copy_to(SANDBOX_DIR / f"refused-running-{case}" / "hosts.yml")
+    # The running cluster's own controller state: without it every playbook
+    # refuses first in the safe-controller-state check (test_67), before the
+    # check under test could speak.
+    inv.vars["airgap_cluster_dir"] = str(cluster.cluster_dir)
+    refuse(cluster.sandbox, inv, case, tmp_path, before)
