@@ -43,13 +43,7 @@ options:
     default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - airgap.k8s._attributes
 author:
   - airgap.k8s contributors (!UNKNOWN)
 """
