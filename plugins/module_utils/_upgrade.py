@@ -74,7 +74,7 @@ def step_problem(component: str, where: str, current: Version, target: Version, 
         return (
             f"{component} on {where} runs {_show(current)}: going back to {_show(target)} is a downgrade across "
             f"minor versions, which is never supported. Keep the version of {_minor(current)}, or restore the "
-            f"pre-upgrade etcd snapshot (docs/upgrade.md)."
+            f"etcd backup the upgrade took first (docs/upgrade.md)."
         )
     if not allow_downgrade:
         return (
