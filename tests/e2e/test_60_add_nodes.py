@@ -119,7 +119,12 @@ def test_site_with_limit_runs_the_controller_side_plays_and_a_changed_binary_res
     """The lifecycle contract on the new worker: --limit keeps preflight, bundle check and PKI;
     a binary that differs from the bundle's is copied again and restarts its service."""
     worker, _ = spares
-    cluster.ssh(worker, "printf x >> /usr/local/bin/kube-proxy")
+    # A changed copy renamed over it (the running binary itself cannot be written: ETXTBSY).
+    cluster.ssh(
+        worker,
+        "cp -p /usr/local/bin/kube-proxy /usr/local/bin/.kube-proxy.e2e && printf x >> /usr/local/bin/.kube-proxy.e2e"
+        " && mv /usr/local/bin/.kube-proxy.e2e /usr/local/bin/kube-proxy",
+    )
     before = cluster.ssh(worker, "systemctl show kube-proxy -p ExecMainStartTimestampMonotonic --value").stdout
     run = cluster.playbook("site.yml", "day2-site-limit", "--limit", worker, hosts=[worker])
     assert run.ok, tail(run.log)
