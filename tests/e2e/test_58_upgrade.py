@@ -1,37 +1,47 @@
-"""Day-2: upgrade.yml from the previous versions to the defaults, with a workload that must not notice.
+"""Upgrade: upgrade.yml from the previous versions to the defaults, with a workload that must not notice.
 
-Fixture contract: the cluster (tests/e2e/conftest.py's ``cluster``) is
-deployed at the test versions set ``previous`` (E2E_VERSIONS=previous:
-Kubernetes 1.35.8, etcd 3.6.15, containerd 2.4.1, pause 3.10.1), with flannel
-and three etcd members; nothing else changes it while this module runs.
-The module moves the inventory to the default versions
-(``sandbox.py inventory --versions default``) and leaves the cluster upgraded.
-
-    E2E_VERSIONS=previous pytest -m upgrade tests/e2e
+With E2E_VERSIONS=previous (make e2e-upgrade, make e2e-day2) the lifecycle
+run deploys the versions table's test versions set ``previous`` (Kubernetes
+1.35.8, etcd 3.6.15, containerd 2.4.1, pause 3.10.1) on its five nodes (three control planes with
+etcd, a containerd and a Docker worker). This module refuses unsafe
+upgrades first (each refusal changes nothing), then moves the inventory to
+the defaults (``cluster.set_vars``) and runs upgrade.yml while a Service, a
+Deployment with a disruption budget and the API through every node's load
+balancer are probed. It leaves the cluster upgraded, at the defaults: the
+day-2 modules after it add nodes at those versions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
-import subprocess
 import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
 
-from . import day2
-from .conftest import ROOT, SANDBOX_DIR, SANDBOX_NAME, TABLE, VENV_BIN, Cluster, env, run_playbook, tail
+from .conftest import SANDBOX_VERSIONS, TABLE, Cluster, Prober, refused_on, tail
 
-pytestmark = pytest.mark.upgrade
+pytestmark = [pytest.mark.upgrade, pytest.mark.ha]
 
 TABLE_DATA = yaml.safe_load(TABLE.read_text())["airgap_artifacts"]
 DEFAULT = {c: str(TABLE_DATA[c]["default"]) for c in ("kubernetes", "etcd", "containerd", "pause")}
 PREVIOUS = {c: str(TABLE_DATA[c]["test_versions"]["previous"]) for c in DEFAULT}
+# The inventory variable of each upgraded component.
+VERSION_VARS = {"kubernetes": "kube_version", "etcd": "etcd_version", "containerd": "containerd_version",
+                "pause": "pause_version"}  # fmt: skip
+
+if SANDBOX_VERSIONS != "previous":
+    pytest.skip(
+        f"the upgrade needs a deploy at the previous versions (E2E_VERSIONS=previous, not {SANDBOX_VERSIONS!r})",
+        allow_module_level=True,
+    )
 
 NAMESPACE = "upgrade-probe"
 
@@ -139,10 +149,16 @@ class ReadyWatch:
 
 def refused(cluster: Cluster, name: str, *extra: str):
     """upgrade.yml with ``extra``; it must fail and change nothing."""
-    run = run_playbook(cluster.inventory, "upgrade.yml", name, *extra)
+    run = cluster.playbook("upgrade.yml", name, *extra, hosts=refused_on(cluster.inv))
     assert run.rc != 0, f"upgrade.yml was not refused:\n{tail(run.log)}"
     assert run.changed == 0, run.changed_tasks()
-    return run, run.log.read_text(errors="replace")
+    return run, run.text()
+
+
+def etcd_versions(cluster: Cluster) -> dict[str, str]:
+    """etcd endpoint -> the version that member's server reports."""
+    report = cluster.etcdctl(cluster.etcd_members[0], "endpoint status --cluster -w json").stdout
+    return {s["Endpoint"]: s["Status"]["version"] for s in json.loads(report)}
 
 
 def kube_versions(cluster: Cluster) -> dict[str, str]:
@@ -176,7 +192,7 @@ def test_a_downgrade_is_refused_by_the_skew_check(cluster: Cluster):
 
 
 def test_a_node_cordoned_by_someone_else_is_refused(cluster: Cluster):
-    node = cluster.groups["kube_node"][-1]
+    node = cluster.workers[-1]
     cluster.kubectl("cordon", node)
     try:
         _, log = refused(cluster, "upgrade-refuse-cordoned")
@@ -195,33 +211,27 @@ def test_a_target_missing_from_the_bundle_is_refused(cluster: Cluster):
 
 
 def test_an_unhealthy_etcd_is_refused(cluster: Cluster):
-    member = cluster.groups["etcd"][-1]
+    member = cluster.etcd_members[-1]
     cluster.ssh(member, "systemctl stop etcd")
     try:
         _, log = refused(cluster, "upgrade-refuse-unhealthy", "-e", "day2_health_timeout=5")
     finally:
         cluster.ssh(member, "systemctl start etcd")
     assert "Refusing to upgrade: the cluster is not healthy (" in log, log[-3000:]
-    day2.etcd_members(cluster, cluster.groups["etcd"][0], cluster.groups["etcd"], cluster.hosts)
+    cluster.wait_for("every etcd member healthy again", cluster.etcd_healthy, timeout=120)
 
 
 @pytest.fixture(scope="module")
 def upgraded(cluster: Cluster):
     """The workload, the probes, the inventory moved to the defaults, then upgrade.yml."""
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": workload(
-        day2.agnhost_image())}))  # fmt: skip
+        cluster.image("agnhost"))}))  # fmt: skip
     cluster.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/web", "--timeout=180s", timeout=200)
     service_ip = cluster.kubectl_json("-n", NAMESPACE, "get", "service", "web")["spec"]["clusterIP"]
 
-    subprocess.run(
-        [str(VENV_BIN / "python"), str(ROOT / "tools/sandbox/sandbox.py"), "inventory", "--name", SANDBOX_NAME,
-         "--versions", "default"],
-        cwd=ROOT, env=env(), check=True,
-    )  # fmt: skip
-    group_vars = yaml.safe_load((SANDBOX_DIR / "group_vars" / "all.yml").read_text())
-    assert group_vars.get("kube_version", DEFAULT["kubernetes"]) == DEFAULT["kubernetes"]
+    cluster.set_vars(**{VERSION_VARS[c]: v for c, v in DEFAULT.items()})
 
-    prober = cluster.groups["kube_node"][-1]
+    prober = cluster.workers[-1]
     cluster.ssh(prober, "rm -f /run/upgrade-probe.stop")
     service: dict = {}
 
@@ -232,22 +242,23 @@ def upgraded(cluster: Cluster):
 
     thread = threading.Thread(target=probe_service, daemon=True)
     thread.start()
-    api = day2.LbProbes(cluster, list(cluster.hosts)).start()
     ready = ReadyWatch(cluster).start()
     try:
-        run = run_playbook(cluster.inventory, "upgrade.yml", "upgrade")
+        with Prober(cluster, cluster.hosts) as api:
+            run = cluster.playbook("upgrade.yml", "upgrade")
     finally:
         cluster.ssh(prober, "touch /run/upgrade-probe.stop", check=False)
         thread.join(timeout=60)
-        api_results = api.stop()
         samples = ready.stop()
-    yield {"run": run, "service": service, "api": api_results, "ready": samples}
+    # The run prints the backup it took before the first change.
+    backup = re.search(r"Backup before the upgrade: (\S+)", run.text())
+    yield {"run": run, "service": service, "api": api, "ready": samples, "backup": backup and backup.group(1)}
     cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
 def test_upgrade_succeeds(upgraded):
     run = upgraded["run"]
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    assert run.ok, tail(run.log)
     print(f"upgrade.yml took {run.seconds:.0f}s")
 
 
@@ -260,11 +271,10 @@ def test_the_service_answered_throughout(upgraded):
 
 
 def test_the_api_answered_through_every_load_balancer(cluster: Cluster, upgraded):
-    if len(cluster.groups["kube_control_plane"]) < 2:
-        pytest.skip("one control plane: the API is down while its apiserver restarts (run on the HA sandbox)")
-    for host, result in upgraded["api"].items():
-        assert result["ok"] > 0, (host, result)
-        assert result["errors"] == [], (host, result["errors"][:20])
+    api: Prober = upgraded["api"]
+    for host in cluster.hosts:
+        assert api.answered(host) > 0, (host, api.results.get(host))
+    assert not api.failures(), {h: e[:20] for h, e in api.failures().items()}
 
 
 def test_the_workload_always_had_a_ready_replica(upgraded):
@@ -276,52 +286,64 @@ def test_the_workload_always_had_a_ready_replica(upgraded):
 def test_every_component_reports_the_new_version(cluster: Cluster, upgraded):
     assert upgraded["run"].rc == 0
     want = "v" + DEFAULT["kubernetes"]
-    for cp in cluster.groups["kube_control_plane"]:
-        version = cluster.kubectl_json("--server", f"https://{cluster.hosts[cp]}:6443", "get", "--raw", "/version")
+    for cp in cluster.control_planes:
+        version = cluster.kubectl_json("get", "--raw", "/version", server=cp)
         assert version["gitVersion"] == want, (cp, version)
     for node in nodes(cluster):
-        info = node["status"]["nodeInfo"]
-        assert info["kubeletVersion"] == want, (node["metadata"]["name"], info)
-        assert info["containerRuntimeVersion"].removeprefix("containerd://").lstrip("v") == DEFAULT["containerd"], info
-        assert not node["spec"].get("unschedulable"), node["metadata"]["name"]
+        name, info = node["metadata"]["name"], node["status"]["nodeInfo"]
+        assert info["kubeletVersion"] == want, (name, info)
+        runtime, _, version = info["containerRuntimeVersion"].partition("://")
+        expected = DEFAULT["containerd"] if cluster.runtime(name) == "containerd" else str(
+            cluster.var(name, "docker_version"))  # fmt: skip
+        assert (runtime, version.lstrip("v")) == (cluster.runtime(name), expected), (name, info)
+        assert not node["spec"].get("unschedulable"), name
         assert "airgap.k8s/cordoned-by" not in (node["metadata"].get("annotations") or {})
-    etcd = day2.etcd_members(cluster, cluster.groups["etcd"][0], cluster.groups["etcd"], cluster.hosts)
-    assert etcd["healthy"], etcd
-    assert {m["version"] for m in etcd["members"]} == {DEFAULT["etcd"]}, etcd["members"]
-    for node in cluster.groups["kube_node"]:
+    assert cluster.etcd_healthy()
+    assert set(etcd_versions(cluster).values()) == {DEFAULT["etcd"]}, etcd_versions(cluster)
+    for node in cluster.nodes:
+        if cluster.runtime(node) != "containerd":
+            continue
         # The running daemon's version (ctr asks it), not only the file on disk.
         server = cluster.ssh(node, "ctr version | sed -n '/^Server:/,$ s/^ *Version: *//p'").stdout.strip()
         assert server.lstrip("v") == DEFAULT["containerd"], (node, server)
 
 
-def test_the_snapshot_was_taken_before_the_upgrade(cluster: Cluster, upgraded):
-    backups = sorted((cluster.inventory.parent / "cluster" / "backups").glob("pre-upgrade-*.db"))
-    assert backups, "no pre-upgrade snapshot on the controller"
-    digest = hashlib.sha256(backups[-1].read_bytes()).hexdigest()
-    assert backups[-1].with_name(backups[-1].name + ".sha256").read_text() == f"{digest}  {backups[-1].name}\n"
-    assert oct(backups[-1].stat().st_mode & 0o777) == "0o600"
+def test_a_backup_was_taken_before_anything_changed(cluster: Cluster, upgraded):
+    assert upgraded["backup"], "upgrade.yml printed no backup:\n" + tail(upgraded["run"].log)
+    path = Path(upgraded["backup"])
+    assert path.parent == cluster.cluster_dir / "backups", path
+    meta = json.loads((path / "metadata.json").read_text())
+    # Taken before the etcd members changed: the backup records the old version.
+    assert meta["etcd_version"] == PREVIOUS["etcd"], meta
+    digest = hashlib.sha256((path / "snapshot.db").read_bytes()).hexdigest()
+    assert (path / "snapshot.db.sha256").read_text() == f"{digest}  snapshot.db\n"
+    assert meta["snapshot"]["sha256"] == digest
+    assert (path / "state" / "pki" / "etcd" / "ca.key").read_bytes() == (
+        cluster.cluster_dir / "pki" / "etcd" / "ca.key"
+    ).read_bytes()
+    assert oct(path.stat().st_mode & 0o777) == "0o700" and oct((path / "snapshot.db").stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_second_upgrade_changes_nothing(cluster: Cluster, upgraded):
     assert upgraded["run"].rc == 0
-    run = run_playbook(cluster.inventory, "upgrade.yml", "upgrade-again")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook("upgrade.yml", "upgrade-again")
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "changed on the second upgrade:\n" + "\n".join(run.changed_tasks())
 
 
 def test_site_after_the_upgrade_changes_nothing(cluster: Cluster, upgraded):
     assert upgraded["run"].rc == 0
-    run = run_playbook(cluster.inventory, "site.yml", "upgrade-site")
-    assert run.rc == 0 and run.failed == 0, tail(run.log)
+    run = cluster.playbook("site.yml", "upgrade-site")
+    assert run.ok, tail(run.log)
     assert run.changed == 0, "site.yml changed after the upgrade:\n" + "\n".join(run.changed_tasks())
 
 
 def test_site_refuses_to_change_a_running_clusters_version(cluster: Cluster, upgraded):
     assert upgraded["run"].rc == 0
-    run = run_playbook(
-        cluster.inventory, "site.yml", "upgrade-site-refuse", "-e", f"kube_version={PREVIOUS['kubernetes']}"
+    run = cluster.playbook(
+        "site.yml", "upgrade-site-refuse", "-e", f"kube_version={PREVIOUS['kubernetes']}", hosts=refused_on(cluster.inv)
     )
-    log = run.log.read_text(errors="replace")
+    log = run.text()
     assert run.rc != 0 and run.changed == 0, run.changed_tasks()
     assert "TASK [airgap.k8s.day2 : Refuse a version change outside upgrade.yml]" in log
     assert f"(inventory: {PREVIOUS['kubernetes']})" in log and "Run playbooks/upgrade.yml" in log, log[-3000:]
