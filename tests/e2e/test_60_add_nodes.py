@@ -137,8 +137,10 @@ def test_site_with_limit_runs_the_controller_side_plays_and_a_changed_binary_res
         assert f"TASK [{task}]" in log, f"--limit skipped {task!r}"
     changed = run.changed_by_host()
     assert set(changed) == {worker}, changed
-    assert "airgap.k8s.bundle_install : Install files from the bundle" in changed[worker]
+    assert "airgap.k8s.kube_node : Install kube-proxy, its kubeconfig, configuration and unit" in changed[worker]
     assert "airgap.k8s.kube_node : Restart kube-proxy" in changed[worker], changed[worker]
+    # Only what reads the changed file restarts.
+    assert "airgap.k8s.kube_node : Restart kubelet" not in changed[worker], changed[worker]
     after = cluster.ssh(worker, "systemctl show kube-proxy -p ExecMainStartTimestampMonotonic --value").stdout
     assert after != before, "kube-proxy was not restarted"
 
