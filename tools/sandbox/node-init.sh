@@ -28,4 +28,12 @@ fi
 if [ -n "${AIRGAP_SANDBOX_GATEWAY:-}" ]; then
   ip route replace default via "$AIRGAP_SANDBOX_GATEWAY" dev eth0
 fi
+# /etc/hosts is the node's own file (podman --no-hosts), so what the roles
+# write there survives a restart, as on a real host; name the node in it
+# once, as an installer does.
+name=$(cat /proc/sys/kernel/hostname)
+if ! grep -q "[[:space:]]$name\$" /etc/hosts; then
+  ip=$(ip -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1]; exit }')
+  printf '%s\t%s\n' "$ip" "$name" >> /etc/hosts
+fi
 exec /sbin/init "$@"

@@ -514,6 +514,10 @@ def run_args(cfg: Config, index: int) -> list[str]:
         # node-init.sh adds the default route; resolv.conf names the same dead end.
         "--env", f"AIRGAP_SANDBOX_GATEWAY={cfg.gateway}",
         "--dns", cfg.gateway,
+        # podman would write /etc/hosts anew at every start, dropping the
+        # cluster hosts os_prepare lists there (a real host keeps them
+        # across a reboot); node-init.sh names the node in the image's file.
+        "--no-hosts",
         "--stop-signal", "SIGRTMIN+3",
         "--pids-limit=-1",
         "--volume", f"{NODE_INIT}:/usr/local/sbin/node-init:ro",
