@@ -39,4 +39,3 @@ def test_second_run_reports_no_change(cluster: Cluster):
     seen, nonzero = sent(run.log.with_suffix(".profile.json"))
     assert seen >= 3 * len(cluster.hosts), f"only {seen} install_files/deb_install results: renamed, or no_log?"
     assert not nonzero, f"a converged host was sent files: {nonzero}"
-

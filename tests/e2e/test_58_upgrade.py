@@ -287,7 +287,7 @@ def test_every_component_reports_the_new_version(cluster: Cluster, upgraded):
     assert upgraded["run"].rc == 0
     want = "v" + DEFAULT["kubernetes"]
     for cp in cluster.control_planes:
-        version = cluster.kubectl_json("get", "--raw", "/version", server=cp)
+        version = json.loads(cluster.kubectl("get", "--raw", "/version", server=cp).stdout)
         assert version["gitVersion"] == want, (cp, version)
     for node in nodes(cluster):
         name, info = node["metadata"]["name"], node["status"]["nodeInfo"]
