@@ -13,8 +13,8 @@ version_added: 0.1.0
 description:
   - Reads each path and reports whether it exists as a regular file, its sha256, mode, owner and group.
   - One call answers for a whole list, where M(ansible.builtin.stat) or M(ansible.builtin.copy) in a loop
-    would cost one round trip per file. The roles use it to copy only the files that differ
-    (see the P(airgap.k8s.stale_files#filter) filter).
+    would cost one round trip per file. M(airgap.k8s.install_files) reads hosts the same way before it sends
+    anything; the flannel role uses this module to check the CNI plugins it delegates to are there.
   - Only reads, so it supports check mode and never reports a change.
 options:
   paths:
@@ -38,12 +38,9 @@ EXAMPLES = r"""
       - /usr/local/bin/kube-proxy
   register: __installed
 
-- name: Copy only what differs
-  ansible.builtin.copy:
-    src: "{{ item.src }}"
-    dest: "{{ item.dest }}"
-    mode: "{{ item.mode }}"
-  loop: "{{ wanted | airgap.k8s.stale_files(__installed.files) }}"
+- name: Fail when one is missing
+  ansible.builtin.assert:
+    that: __installed.files | dict2items | rejectattr('value.exists') | list | length == 0
 """
 
 RETURN = r"""
