@@ -882,7 +882,7 @@ def missing_file_bundle(tmp_path: Path, kube_version: str) -> tuple[str, str]:
     return str(root), gone
 
 
-REFUSALS = ["overlapping-cidrs", "missing-bundle-file", "host-in-no-group"]
+REFUSALS = ["overlapping-cidrs", "missing-bundle-file", "host-in-no-group", "unknown-proxy-mode"]
 
 
 def refused_on(inv: Inventory) -> list[str]:
@@ -900,6 +900,10 @@ def refuse(sandbox: Sandbox, inv: Inventory, case: str, tmp_path: Path, before: 
     elif case == "missing-bundle-file":
         inv.vars["airgap_bundle_dir"], gone = missing_file_bundle(tmp_path, version)
         expected = ["1 problem(s)", gone, "file missing (listed in manifest.json but not on disk)"]
+    elif case == "unknown-proxy-mode":
+        # Refused by the cluster-wide argument spec (cluster_defaults' `validate` entry point).
+        inv.vars["kube_proxy_mode"] = "ipvz"
+        expected = ["arg spec 'validate'", "value of kube_proxy_mode must be one of: iptables, ipvs, nftables, got: ipvz"]
     else:
         # A spare (a real, bare node) when the shape has one.
         stray = next((n for n in sandbox.nodes if n not in inv.addresses), sandbox.name(9))
