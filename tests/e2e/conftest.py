@@ -903,7 +903,10 @@ def refuse(sandbox: Sandbox, inv: Inventory, case: str, tmp_path: Path, before: 
     elif case == "unknown-proxy-mode":
         # Refused by the cluster-wide argument spec (cluster_defaults' `validate` entry point).
         inv.vars["kube_proxy_mode"] = "ipvz"
-        expected = ["arg spec 'validate'", "value of kube_proxy_mode must be one of: iptables, ipvs, nftables, got: ipvz"]
+        expected = [
+            "arg spec 'validate'",
+            "value of kube_proxy_mode must be one of: iptables, ipvs, nftables, got: ipvz",
+        ]
     else:
         # A spare (a real, bare node) when the shape has one.
         stray = next((n for n in sandbox.nodes if n not in inv.addresses), sandbox.name(9))
