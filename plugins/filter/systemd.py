@@ -1,28 +1,12 @@
 # Copyright: (c) 2026, airgap.k8s contributors
 # Apache License 2.0 (see LICENSE)
-"""Parse `systemctl show` output."""
+"""Parse `systemctl show` output (plugins/module_utils/_systemd.py, shared with the systemd_units module)."""
 
 from __future__ import annotations
 
-
-def systemd_show(text: str) -> list[dict[str, str]]:
-    """One dict per unit from `systemctl show -p A,B UNIT...` (blocks of KEY=VALUE separated by blank lines)."""
-    units: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in str(text).splitlines():
-        if not line.strip():
-            if current:
-                units.append(current)
-            current = {}
-            continue
-        key, sep, value = line.partition("=")
-        if sep:
-            current[key] = value
-    if current:
-        units.append(current)
-    return units
+from ansible_collections.airgap.k8s.plugins.module_utils._systemd import parse_show
 
 
 class FilterModule:
     def filters(self) -> dict:
-        return {"systemd_show": systemd_show}
+        return {"systemd_show": parse_show}

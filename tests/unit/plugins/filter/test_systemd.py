@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.airgap.k8s.plugins.filter.systemd import systemd_show
+from ansible_collections.airgap.k8s.plugins.filter.systemd import FilterModule
+
+systemd_show = FilterModule().filters()["systemd_show"]
 
 # systemctl show --property=Id,LoadState,ActiveState,UnitFileState kubelet.service gone.service etcd.service
 OUTPUT = """\
