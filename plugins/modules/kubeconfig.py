@@ -88,9 +88,9 @@ options:
     type: str
   kubeconfigs:
     description:
-      - Several kubeconfigs, written in one call in list order. Each element takes the options above; the top-level
-        options are the defaults of every element (for example one O(cluster_name) and O(ca_cert) for all). An option
-        an element leaves out (or sets to V(null)) takes the top-level value.
+      - Several kubeconfigs, written in one call in list order. Each element takes the module's other options; the
+        top-level options are the defaults of every element (for example one O(cluster_name) and O(ca_cert) for
+        all). An option an element leaves out (or sets to V(null)) takes the top-level value.
       - Each element needs O(kubeconfigs[].path); O(path) is not allowed at the top level with O(kubeconfigs). Each
         element, with the top-level defaults filled in, needs O(cluster_name), O(server), O(ca_cert),
         O(client_cert) and O(client_key).

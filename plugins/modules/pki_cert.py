@@ -188,10 +188,10 @@ options:
     default: false
   certs:
     description:
-      - Several certificates, made in one call in list order. Each element takes the options above; the top-level
-        options are the defaults of every element. An option an element leaves out (or sets to V(null)) takes the
-        top-level value; one it sets replaces the top-level value whole (a O(key) or O(profile) is not merged with
-        the top-level one).
+      - Several certificates, made in one call in list order. Each element takes the module's other options; the
+        top-level options are the defaults of every element. An option an element leaves out (or sets to V(null))
+        takes the top-level value; one it sets replaces the top-level value whole (a O(key) or O(profile) is not
+        merged with the top-level one).
       - Each element needs O(certs[].path) and O(certs[].privatekey_path); O(path) and O(privatekey_path) are not
         allowed at the top level with O(certs).
       - Each element, with the top-level defaults filled in, is checked with the rules of a single call (for example
