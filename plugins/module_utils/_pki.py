@@ -588,6 +588,39 @@ def load_ca(cert_path: str, key_path: str) -> tuple[x509.Certificate, PrivateKey
     return cert, key
 
 
+class Issuers:
+    """The signing CAs of one module run, each loaded (and checked) once.
+
+    A CA whose files the run rewrites is loaded again when next asked for; in
+    check mode, where nothing is written, ``plan`` records the subject a CA
+    would get, so a certificate it would sign can be predicted.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], tuple[x509.Certificate, PrivateKey]] = {}
+        self._planned: dict[str, str] = {}
+
+    def load(self, cert_path: str, key_path: str) -> tuple[x509.Certificate, PrivateKey]:
+        """``load_ca``, once per pair of files."""
+        pair = (os.path.abspath(cert_path), os.path.abspath(key_path))
+        if pair not in self._loaded:
+            self._loaded[pair] = load_ca(cert_path, key_path)
+        return self._loaded[pair]
+
+    def written(self, *paths: str) -> None:
+        """Forget the CAs loaded from any of ``paths``: they were just rewritten."""
+        changed = {os.path.abspath(path) for path in paths}
+        self._loaded = {pair: ca for pair, ca in self._loaded.items() if not changed & set(pair)}
+
+    def plan(self, cert_path: str, subject: str) -> None:
+        """Check mode: a certificate with ``subject`` would be written to ``cert_path``."""
+        self._planned[os.path.abspath(cert_path)] = subject
+
+    def planned(self, cert_path: str) -> str | None:
+        """The subject of the certificate this run would write to ``cert_path`` (check mode), if any."""
+        return self._planned.get(os.path.abspath(cert_path))
+
+
 def build_subject(request: CertRequest) -> x509.Name:
     oids = {
         "C": NameOID.COUNTRY_NAME,
@@ -794,13 +827,22 @@ def describe_certificate(cert: x509.Certificate) -> dict[str, t.Any]:
 
 
 def describe_request(
-    request: CertRequest, *, now: datetime.datetime, issuer_cert: x509.Certificate | None = None
+    request: CertRequest,
+    *,
+    now: datetime.datetime,
+    issuer_cert: x509.Certificate | None = None,
+    issuer_name: str | None = None,
 ) -> dict[str, t.Any]:
-    """What ``issue_certificate`` would produce, without a key (check mode)."""
+    """What ``issue_certificate`` would produce, without a key (check mode).
+
+    ``issuer_name`` (RFC 4514) stands for a CA that does not exist yet.
+    """
     subject = build_subject(request).rfc4514_string()
+    if issuer_cert is not None:
+        issuer_name = issuer_cert.subject.rfc4514_string()
     return {
         "subject": subject,
-        "issuer": issuer_cert.subject.rfc4514_string() if issuer_cert is not None else subject,
+        "issuer": issuer_name or subject,
         "sans": list(request.hosts),
         "not_before": iso(now - BACKDATE),
         "not_after": iso(now + request.expiry),

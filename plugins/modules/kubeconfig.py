@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: kubeconfig
-short_description: Write a kubeconfig with embedded certificates
+short_description: Write kubeconfigs with embedded certificates
 version_added: 0.1.0
 description:
   - Writes a kubeconfig with one cluster, one user and one context, the CA certificate, the client certificate and the
@@ -19,6 +19,7 @@ description:
   - The file is mode V(0600), written atomically (a temporary file in the same directory, then a rename); missing
     directories are created mode V(0700).
   - Meant to run where the certificates are, normally the controller (C(delegate_to=localhost)).
+  - O(kubeconfigs) writes several kubeconfigs in one call (one module execution instead of one per loop item).
 author:
   - airgap.k8s contributors (!UNKNOWN)
 requirements:
@@ -34,40 +35,47 @@ attributes:
     details:
       - Certificates show as a summary (subject, expiry, fingerprint); the client key never shows, only whether it
         changed.
+      - With O(kubeconfigs), one diff per kubeconfig that changed.
   platform:
     platforms: posix
 options:
   path:
     description:
       - Where the kubeconfig is written.
+      - Required, unless the kubeconfigs are listed in O(kubeconfigs) (then each element has its own, and this option
+        is not allowed).
     type: path
-    required: true
   cluster_name:
     description:
       - The name of the cluster entry.
+      - Required, unless the kubeconfigs are listed in O(kubeconfigs) (then each element needs it, from the element or
+        from this top-level default).
     type: str
-    required: true
   server:
     description:
       - The API server URL, for example V(https://10.0.0.10:6443). Must use https.
+      - Required, unless the kubeconfigs are listed in O(kubeconfigs) (then each element needs it, from the element or
+        from this top-level default).
     type: str
-    required: true
   ca_cert:
     description:
       - The CA certificate (PEM) that signed the API server's and the client's certificates. A bundle of several
         certificates is embedded as is.
+      - Required, unless the kubeconfigs are listed in O(kubeconfigs) (then each element needs it, from the element or
+        from this top-level default).
     type: path
-    required: true
   client_cert:
     description:
       - The client certificate (PEM). It must be signed by a certificate in O(ca_cert).
+      - Required, unless the kubeconfigs are listed in O(kubeconfigs) (then each element needs it, from the element or
+        from this top-level default).
     type: path
-    required: true
   client_key:
     description:
       - The client's private key (unencrypted PEM). It must match O(client_cert).
+      - Required, unless the kubeconfigs are listed in O(kubeconfigs) (then each element needs it, from the element or
+        from this top-level default).
     type: path
-    required: true
   user:
     description:
       - The name of the user entry.
@@ -78,6 +86,44 @@ options:
       - The name of the context, which becomes the current context.
       - Defaults to V(<user>@<cluster_name>), as kubeadm names it.
     type: str
+  kubeconfigs:
+    description:
+      - Several kubeconfigs, written in one call in list order. Each element takes the module's other options; the
+        top-level options are the defaults of every element (for example one O(cluster_name) and O(ca_cert) for
+        all). An option an element leaves out (or sets to V(null)) takes the top-level value.
+      - Each element needs O(kubeconfigs[].path); O(path) is not allowed at the top level with O(kubeconfigs). Each
+        element, with the top-level defaults filled in, needs O(cluster_name), O(server), O(ca_cert),
+        O(client_cert) and O(client_key).
+      - Every element is checked (URL, certificates, key) before any file is written; an error names the element
+        (its index and path).
+      - The module then returns RV(results) instead of the single kubeconfig's values.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Where the kubeconfig is written, as O(path). Required in each element.
+        type: path
+      cluster_name:
+        description: As O(cluster_name).
+        type: str
+      server:
+        description: As O(server).
+        type: str
+      ca_cert:
+        description: As O(ca_cert).
+        type: path
+      client_cert:
+        description: As O(client_cert).
+        type: path
+      client_key:
+        description: As O(client_key).
+        type: path
+      user:
+        description: As O(user).
+        type: str
+      context:
+        description: As O(context).
+        type: str
 seealso:
   - module: airgap.k8s.pki_cert
 """
@@ -103,25 +149,72 @@ EXAMPLES = r"""
     client_key: "{{ airgap_cluster_dir }}/pki/kubelet/{{ inventory_hostname }}-client.key"
     context: default
   delegate_to: localhost
+
+- name: Controller-manager and scheduler kubeconfigs of this control plane, in one call
+  airgap.k8s.kubeconfig:
+    # Defaults for every element.
+    cluster_name: "{{ cluster_name }}"
+    server: "https://{{ ip }}:6443"
+    ca_cert: "{{ airgap_cluster_dir }}/pki/ca.crt"
+    kubeconfigs:
+      - path: "{{ airgap_cluster_dir }}/kubeconfig/controller-manager-{{ inventory_hostname }}.conf"
+        client_cert: "{{ airgap_cluster_dir }}/pki/controller-manager.crt"
+        client_key: "{{ airgap_cluster_dir }}/pki/controller-manager.key"
+      - path: "{{ airgap_cluster_dir }}/kubeconfig/scheduler-{{ inventory_hostname }}.conf"
+        client_cert: "{{ airgap_cluster_dir }}/pki/scheduler.crt"
+        client_key: "{{ airgap_cluster_dir }}/pki/scheduler.key"
+  delegate_to: localhost
+  register: control_plane_kubeconfigs
 """
 
 RETURN = r"""
 user:
-  description: The name of the user entry.
-  returned: success
+  description:
+    - The name of the user entry.
+    - These values are for a single kubeconfig; with O(kubeconfigs) they are in RV(results) instead.
+  returned: success, when O(kubeconfigs) is not used
   type: str
   sample: kubernetes-admin
 context:
   description: The name of the context (also the current context).
-  returned: success
+  returned: success, when O(kubeconfigs) is not used
   type: str
   sample: kubernetes-admin@airgap
 reasons:
   description: Why the file was (or, in check mode, would be) changed; empty when nothing changed.
-  returned: always
+  returned: when O(kubeconfigs) is not used
   type: list
   elements: str
   sample: ["client-certificate-data differs"]
+results:
+  description:
+    - With O(kubeconfigs), one entry per kubeconfig, in the order of O(kubeconfigs).
+    - When the call fails at an element, the entries of the elements before it, which were done.
+  returned: when O(kubeconfigs) is used
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The kubeconfig, as in O(kubeconfigs[].path).
+      type: str
+      sample: /srv/cluster/kubeconfig/kube-proxy.conf
+    changed:
+      description: Whether this kubeconfig was (in check mode, would be) changed.
+      type: bool
+      sample: false
+    reasons:
+      description: As RV(reasons), for this kubeconfig.
+      type: list
+      elements: str
+      sample: []
+    user:
+      description: As RV(user).
+      type: str
+      sample: system:kube-proxy
+    context:
+      description: As RV(context).
+      type: str
+      sample: system:kube-proxy@airgap
 """
 
 import os
@@ -129,6 +222,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.airgap.k8s.plugins.module_utils import _batch
 from ansible_collections.airgap.k8s.plugins.module_utils._kubeconfig import (
     build_kubeconfig,
     default_context,
@@ -162,16 +256,25 @@ except ImportError:
 else:
     HAS_YAML = True
 
-ARGUMENT_SPEC = {
-    "path": {"type": "path", "required": True},
-    "cluster_name": {"type": "str", "required": True},
-    "server": {"type": "str", "required": True},
-    "ca_cert": {"type": "path", "required": True},
-    "client_cert": {"type": "path", "required": True},
-    "client_key": {"type": "path", "required": True, "no_log": False},
+# The options of one kubeconfig: the module's top level, and each element of `kubeconfigs`.
+KUBECONFIG_OPTIONS = {
+    "path": {"type": "path"},
+    "cluster_name": {"type": "str"},
+    "server": {"type": "str"},
+    "ca_cert": {"type": "path"},
+    "client_cert": {"type": "path"},
+    "client_key": {"type": "path", "no_log": False},
     "user": {"type": "str"},
     "context": {"type": "str"},
 }
+
+ARGUMENT_SPEC = {
+    **KUBECONFIG_OPTIONS,
+    "kubeconfigs": {"type": "list", "elements": "dict", "options": _batch.element_spec(KUBECONFIG_OPTIONS)},
+}
+
+# What a single call's options must satisfy; each element of `kubeconfigs` too, with the top-level defaults.
+KUBECONFIG_RULES = _batch.Rules(required=("path", "cluster_name", "server", "ca_cert", "client_cert", "client_key"))
 
 
 def _dump(document: object) -> str:
@@ -208,8 +311,8 @@ def _first(document: dict, section: str, field: str) -> dict:
     return {}
 
 
-def ensure_kubeconfig(module: AnsibleModule) -> dict:
-    params = module.params
+def wanted_kubeconfig(module: AnsibleModule, params: dict) -> dict:
+    """The document one kubeconfig must hold, from checked inputs; writes nothing."""
     server = validate_server(params["server"])
     ca_certs = load_certificates(params["ca_cert"], "ca_cert")
     client_cert = load_certificate(params["client_cert"], "client_cert")
@@ -230,7 +333,7 @@ def ensure_kubeconfig(module: AnsibleModule) -> dict:
     if not user:
         raise PkiError(f"user: client_cert {params['client_cert']} has no common name; set user")
     context = params["context"] or default_context(user, params["cluster_name"])
-    want = build_kubeconfig(
+    return build_kubeconfig(
         cluster_name=params["cluster_name"],
         server=server,
         user=user,
@@ -240,7 +343,9 @@ def ensure_kubeconfig(module: AnsibleModule) -> dict:
         key_pem=read_bytes(params["client_key"], "client_key"),
     )
 
-    path = params["path"]
+
+def ensure_kubeconfig(module: AnsibleModule, path: str, want: dict) -> dict:
+    """Bring the kubeconfig at ``path`` in line with ``want``; the single form's result."""
     reasons: list[str] = []
     have = None
     before = ""
@@ -270,6 +375,7 @@ def ensure_kubeconfig(module: AnsibleModule) -> dict:
         if not module.check_mode:
             os.chmod(path, KEY_MODE)
 
+    user, context = want["users"][0]["name"], want["current-context"]
     result = {"changed": bool(reasons), "reasons": reasons, "user": user, "context": context}
     if module._diff:
         result["diff"] = {
@@ -282,15 +388,27 @@ def ensure_kubeconfig(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("kubeconfigs", "path")],
+    )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMP_ERR)
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMP_ERR)
     try:
-        result = ensure_kubeconfig(module)
-    except PkiError as exc:
+        kubeconfigs = _batch.elements(module.params, "kubeconfigs", KUBECONFIG_OPTIONS, KUBECONFIG_RULES)
+    except _batch.BatchError as exc:
         module.fail_json(msg=str(exc))
+    result = _batch.run(
+        module,
+        "kubeconfigs",
+        kubeconfigs,
+        prepare=lambda params: wanted_kubeconfig(module, params),
+        apply=lambda params, want: ensure_kubeconfig(module, params["path"], want),
+        errors=PkiError,
+    )
     module.exit_json(**result)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: pki_cert
-short_description: Create a CA or a CA-signed certificate from a cfssl-style request
+short_description: Create CAs or CA-signed certificates from cfssl-style requests
 version_added: 0.1.0
 description:
   - Creates a self-signed CA (O(is_ca=true) without O(ca_cert)) or a certificate signed by the CA in O(ca_cert)/O(ca_key),
@@ -26,6 +26,7 @@ description:
   - Certificates get a critical basicConstraints and keyUsage, a subject and an authority key identifier, a random
     159-bit serial number, and a notBefore five minutes in the past to absorb clock skew.
   - Meant to run on the controller (C(delegate_to=localhost)); CA keys never need to leave it.
+  - O(certs) makes several certificates in one call (one module execution instead of one per loop item), in order.
 author:
   - airgap.k8s contributors (!UNKNOWN)
 requirements:
@@ -39,20 +40,23 @@ attributes:
     support: full
     details:
       - The diff is a summary of the certificate (subject, issuer, SANs, usages, validity, fingerprint); never key data.
+      - With O(certs), one diff per certificate that changed.
   platform:
     platforms: posix
 options:
   path:
     description:
       - Where the certificate is written (PEM).
+      - Required, unless the certificates are listed in O(certs) (then each element has its own, and this option is
+        not allowed).
     type: path
-    required: true
   privatekey_path:
     description:
       - Where the private key is written (PEM, PKCS#1 for RSA and SEC1 for ECDSA, unencrypted, mode V(0600)).
       - An existing key is reused when it matches O(key).
+      - Required, unless the certificates are listed in O(certs) (then each element has its own, and this option is
+        not allowed).
     type: path
-    required: true
   cn:
     description:
       - The subject's common name (cfssl C(CN)). Required unless O(csr_json) is used.
@@ -70,7 +74,7 @@ options:
       - The private key type (cfssl C(key)).
       - Defaults to RSA 2048.
     type: dict
-    suboptions:
+    suboptions: &key_suboptions
       algo:
         description:
           - Key algorithm.
@@ -89,7 +93,7 @@ options:
       - The subject is written in cfssl order, all C(C), then C(ST), C(L), C(O), C(OU), then C(CN).
     type: list
     elements: dict
-    suboptions:
+    suboptions: &names_suboptions
       C:
         description: Country, two letters.
         type: str
@@ -123,7 +127,7 @@ options:
     description:
       - The signing profile (a cfssl ca-config.json profile, inline).
     type: dict
-    suboptions:
+    suboptions: &profile_suboptions
       expiry:
         description:
           - Lifetime of a newly issued certificate, as a cfssl duration (V(8760h), V(90m), V(1h30m)) or a number of days
@@ -182,6 +186,79 @@ options:
       - Allow wildcard DNS names such as V(*.apps.example.com) in O(hosts).
     type: bool
     default: false
+  certs:
+    description:
+      - Several certificates, made in one call in list order. Each element takes the module's other options; the
+        top-level options are the defaults of every element. An option an element leaves out (or sets to V(null))
+        takes the top-level value; one it sets replaces the top-level value whole (a O(key) or O(profile) is not
+        merged with the top-level one).
+      - Each element needs O(certs[].path) and O(certs[].privatekey_path); O(path) and O(privatekey_path) are not
+        allowed at the top level with O(certs).
+      - Each element, with the top-level defaults filled in, is checked with the rules of a single call (for example
+        O(csr_json) excludes O(cn), and O(ca_cert) and O(ca_key) are required unless O(is_ca=true)). Every request is
+        checked before any file is written; an error names the element (its index and path).
+      - A CA made by an element signs later elements that name it in O(certs[].ca_cert), in the same call; in check
+        mode a CA that would be created is assumed for them. Each CA is loaded and checked once per call.
+      - The module then returns RV(results) instead of the single certificate's values.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Where the certificate is written, as O(path). Required in each element.
+        type: path
+      privatekey_path:
+        description: Where the private key is written, as O(privatekey_path). Required in each element.
+        type: path
+      cn:
+        description: As O(cn).
+        type: str
+      hosts:
+        description: As O(hosts).
+        type: list
+        elements: str
+      key:
+        description: As O(key); replaces the top-level O(key) whole.
+        type: dict
+        suboptions: *key_suboptions
+      names:
+        description: As O(names).
+        type: list
+        elements: dict
+        suboptions: *names_suboptions
+      is_ca:
+        description: As O(is_ca).
+        type: bool
+      ca_cert:
+        description: As O(ca_cert).
+        type: path
+      ca_key:
+        description: As O(ca_key).
+        type: path
+      profile:
+        description: As O(profile); replaces the top-level O(profile) whole.
+        type: dict
+        suboptions: *profile_suboptions
+      csr_json:
+        description: As O(csr_json).
+        type: path
+      ca_config_json:
+        description: As O(ca_config_json).
+        type: path
+      profile_name:
+        description: As O(profile_name).
+        type: str
+      renew_before:
+        description: As O(renew_before).
+        type: str
+      regenerate_key:
+        description: As O(regenerate_key).
+        type: bool
+      force:
+        description: As O(force).
+        type: bool
+      allow_wildcards:
+        description: As O(allow_wildcards).
+        type: bool
 notes:
   - A CA re-issued with the same key and subject keeps the certificates it signed valid; they are not re-issued.
   - Changing a CA's key re-issues every certificate signed by it on their next run, because their signature no
@@ -249,6 +326,46 @@ EXAMPLES = r"""
     ca_config_json: files/ca-config.json
     profile_name: peer
   delegate_to: localhost
+
+- name: This node's kubelet client and serving certificates, in one call
+  airgap.k8s.pki_cert:
+    # Defaults for every element.
+    ca_cert: "{{ airgap_cluster_dir }}/pki/ca.crt"
+    ca_key: "{{ airgap_cluster_dir }}/pki/ca.key"
+    cn: "system:node:{{ inventory_hostname }}"
+    names:
+      - O: system:nodes
+    renew_before: 720h
+    certs:
+      - path: "{{ airgap_cluster_dir }}/pki/kubelet/{{ inventory_hostname }}-client.crt"
+        privatekey_path: "{{ airgap_cluster_dir }}/pki/kubelet/{{ inventory_hostname }}-client.key"
+        profile:
+          usages: [digital signature, key encipherment, client auth]
+      - path: "{{ airgap_cluster_dir }}/pki/kubelet/{{ inventory_hostname }}-serving.crt"
+        privatekey_path: "{{ airgap_cluster_dir }}/pki/kubelet/{{ inventory_hostname }}-serving.key"
+        hosts: ["{{ inventory_hostname }}", "{{ ip }}"]
+        profile:
+          usages: [digital signature, key encipherment, server auth]
+  delegate_to: localhost
+  register: kubelet_certs
+
+- name: A CA and a certificate it signs, in one call (the CA is made first)
+  airgap.k8s.pki_cert:
+    key:
+      algo: ecdsa
+    certs:
+      - path: /srv/pki/front-proxy-ca.crt
+        privatekey_path: /srv/pki/front-proxy-ca.key
+        cn: front-proxy-ca
+        is_ca: true
+      - path: /srv/pki/front-proxy-client.crt
+        privatekey_path: /srv/pki/front-proxy-client.key
+        cn: front-proxy-client
+        ca_cert: /srv/pki/front-proxy-ca.crt
+        ca_key: /srv/pki/front-proxy-ca.key
+        profile:
+          usages: [digital signature, key encipherment, client auth]
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -256,61 +373,118 @@ reasons:
   description:
     - Why the module changed something; empty when nothing changed.
     - In check mode, why it would.
-  returned: always
+    - These values are for a single certificate; with O(certs) they are in RV(results) instead.
+  returned: when O(certs) is not used
   type: list
   elements: str
   sample: ["SANs differ: add 10.0.0.12", "expires in 696h (at 2027-11-22T08:00:00Z), less than renew_before 720h"]
 subject:
   description: The certificate's subject (RFC 4514, most significant attribute last).
-  returned: success
+  returned: success, when O(certs) is not used
   type: str
   sample: CN=kubernetes-admin,O=system:masters
 issuer:
   description: The certificate's issuer (RFC 4514).
-  returned: success
+  returned: success, when O(certs) is not used
   type: str
   sample: CN=kubernetes
 sans:
   description: The subjectAltName entries, DNS names and IP addresses as in O(hosts).
-  returned: success
+  returned: success, when O(certs) is not used
   type: list
   elements: str
   sample: [kubernetes, 10.96.0.1]
 not_before:
   description: Start of validity (UTC, ISO 8601).
-  returned: success
+  returned: success, when O(certs) is not used
   type: str
   sample: "2026-11-22T07:55:00Z"
 not_after:
   description: End of validity (UTC, ISO 8601).
-  returned: success
+  returned: success, when O(certs) is not used
   type: str
   sample: "2027-11-22T08:00:00Z"
 serial:
   description:
     - Serial number in hex, as C(openssl x509 -noout -serial) prints it.
     - V(null) in check mode when a new certificate would be issued.
-  returned: success
+  returned: success, when O(certs) is not used
   type: str
   sample: 3F0A9C52D1E47B8861A0E3C4F59B2D7E61C0A1B2
 sha256_fingerprint:
   description:
     - SHA-256 fingerprint, as C(openssl x509 -noout -fingerprint -sha256) prints it.
     - V(null) in check mode when a new certificate would be issued.
-  returned: success
+  returned: success, when O(certs) is not used
   type: str
   sample: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+results:
+  description:
+    - With O(certs), one entry per certificate, in the order of O(certs).
+    - Each has the certificate's RV(results[].path), whether it RV(results[].changed), and the values the single form
+      returns at the top level (RV(reasons), RV(subject), RV(issuer), RV(sans), RV(not_before), RV(not_after),
+      RV(serial), RV(sha256_fingerprint)).
+    - When the call fails at an element, the entries of the elements before it, which were done.
+  returned: when O(certs) is used
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The certificate, as in O(certs[].path).
+      type: str
+      sample: /srv/pki/kubelet/node1-client.crt
+    changed:
+      description: Whether this certificate or its key was (in check mode, would be) changed.
+      type: bool
+      sample: false
+    reasons:
+      description: As RV(reasons), for this certificate.
+      type: list
+      elements: str
+      sample: []
+    subject:
+      description: As RV(subject).
+      type: str
+      sample: CN=system:node:node1,O=system:nodes
+    issuer:
+      description: As RV(issuer).
+      type: str
+      sample: CN=kubernetes-ca,O=airgap.k8s,OU=airgap
+    sans:
+      description: As RV(sans).
+      type: list
+      elements: str
+      sample: [node1, 10.0.0.21]
+    not_before:
+      description: As RV(not_before).
+      type: str
+      sample: "2026-11-22T07:55:00Z"
+    not_after:
+      description: As RV(not_after).
+      type: str
+      sample: "2027-11-22T08:00:00Z"
+    serial:
+      description: As RV(serial).
+      type: str
+      sample: 3F0A9C52D1E47B8861A0E3C4F59B2D7E61C0A1B2
+    sha256_fingerprint:
+      description: As RV(sha256_fingerprint).
+      type: str
+      sample: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.airgap.k8s.plugins.module_utils import _batch
 from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     CERT_MODE,
     CRYPTOGRAPHY_IMP_ERR,
     HAS_CRYPTOGRAPHY,
     KEY_MODE,
+    CertRequest,
+    Issuers,
     PkiError,
     build_request,
     check_certificate,
@@ -322,7 +496,6 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     iso,
     issue_certificate,
     key_spec_of,
-    load_ca,
     load_certificate,
     load_private_key,
     serialize_certificate,
@@ -332,9 +505,10 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     write_file_atomic,
 )
 
-ARGUMENT_SPEC = {
-    "path": {"type": "path", "required": True},
-    "privatekey_path": {"type": "path", "required": True, "no_log": False},
+# The options of one certificate: the module's top level, and each element of `certs`.
+CERT_OPTIONS = {
+    "path": {"type": "path"},
+    "privatekey_path": {"type": "path", "no_log": False},
     "cn": {"type": "str"},
     "hosts": {"type": "list", "elements": "str"},
     "key": {
@@ -369,24 +543,54 @@ ARGUMENT_SPEC = {
     "allow_wildcards": {"type": "bool", "default": False},
 }
 
+ARGUMENT_SPEC = {
+    **CERT_OPTIONS,
+    "certs": {"type": "list", "elements": "dict", "options": _batch.element_spec(CERT_OPTIONS)},
+}
+
+# What a single call's options must satisfy; each element of `certs` too, with the top-level defaults.
+CERT_RULES = _batch.Rules(
+    required=("path", "privatekey_path"),
+    mutually_exclusive=(
+        ("csr_json", "cn"),
+        ("csr_json", "hosts"),
+        ("csr_json", "key"),
+        ("csr_json", "names"),
+        ("ca_config_json", "profile"),
+    ),
+    required_together=(("ca_cert", "ca_key"),),
+    required_if=(("is_ca", False, ("ca_cert", "ca_key")),),
+    required_by={"profile_name": "ca_config_json"},
+)
+
 
 RETURNED = ("subject", "issuer", "sans", "not_before", "not_after", "serial", "sha256_fingerprint")
 
 
-def ensure_certificate(module: AnsibleModule) -> dict:
-    """Bring the certificate and key on disk in line with the request; the module's result."""
-    params = module.params
+def prepare_request(module: AnsibleModule, params: dict) -> CertRequest:
+    """The validated request of one certificate; touches no file but the cfssl JSON it reads."""
     request, warnings = build_request(params)
     for warning in warnings:
         module.warn(warning)
+    return request
+
+
+def ensure_certificate(module: AnsibleModule, params: dict, request: CertRequest, issuers: Issuers) -> dict:
+    """Bring one certificate and key on disk in line with the request; the single form's result."""
     now = utcnow()
     cert_path, key_path = params["path"], params["privatekey_path"]
 
-    issuer_cert = issuer_key = None
-    if params["ca_cert"]:
-        issuer_cert, issuer_key = load_ca(params["ca_cert"], params["ca_key"])
-
     reasons: list[str] = []
+    issuer_cert = issuer_key = None
+    issuer_name = None  # check mode: the subject of a CA this call would create before this certificate
+    if params["ca_cert"]:
+        issuer_name = issuers.planned(params["ca_cert"]) if module.check_mode else None
+        if issuer_name is not None and not os.path.exists(params["ca_cert"]):
+            reasons.append(f"its CA {params['ca_cert']} does not exist yet; it is created earlier in this call")
+        else:
+            issuer_name = None
+            issuer_cert, issuer_key = issuers.load(params["ca_cert"], params["ca_key"])
+
     key = None
     if not has_content(key_path):
         reasons.append(f"private key {key_path} is missing or empty")
@@ -411,14 +615,15 @@ def ensure_certificate(module: AnsibleModule) -> dict:
             reasons.append(f"{cert_path} is not a PEM certificate")
     if params["force"]:
         reasons.append("force: re-issue requested")
-    if cert is not None:
+    if cert is not None and issuer_name is None:
         reasons.extend(check_certificate(cert, request, now=now, key=key, issuer_cert=issuer_cert))
 
     before = describe_certificate(cert) if cert is not None else None
     reissue = bool(reasons)
     new_key = key is None
     if reissue and module.check_mode:
-        info = describe_request(request, now=now, issuer_cert=issuer_cert)
+        info = describe_request(request, now=now, issuer_cert=issuer_cert, issuer_name=issuer_name)
+        issuers.plan(cert_path, info["subject"])
     elif reissue:
         if new_key:
             key = generate_private_key(request.key)
@@ -426,6 +631,7 @@ def ensure_certificate(module: AnsibleModule) -> dict:
         if new_key:
             write_file_atomic(module, key_path, serialize_private_key(key), KEY_MODE)
         write_file_atomic(module, cert_path, serialize_certificate(cert), CERT_MODE)
+        issuers.written(cert_path, key_path)
         info = describe_certificate(cert)
     else:
         info = before
@@ -469,23 +675,23 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        mutually_exclusive=[
-            ("csr_json", "cn"),
-            ("csr_json", "hosts"),
-            ("csr_json", "key"),
-            ("csr_json", "names"),
-            ("ca_config_json", "profile"),
-        ],
-        required_together=[("ca_cert", "ca_key")],
-        required_if=[("is_ca", False, ("ca_cert", "ca_key"))],
-        required_by={"profile_name": "ca_config_json"},
+        mutually_exclusive=[("certs", "path"), ("certs", "privatekey_path")],
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMP_ERR)
     try:
-        result = ensure_certificate(module)
-    except PkiError as exc:
+        certs = _batch.elements(module.params, "certs", CERT_OPTIONS, CERT_RULES)
+    except _batch.BatchError as exc:
         module.fail_json(msg=str(exc))
+    issuers = Issuers()
+    result = _batch.run(
+        module,
+        "certs",
+        certs,
+        prepare=lambda params: prepare_request(module, params),
+        apply=lambda params, request: ensure_certificate(module, params, request, issuers),
+        errors=PkiError,
+    )
     module.exit_json(**result)
 
 

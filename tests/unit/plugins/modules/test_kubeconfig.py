@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import stat
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -189,8 +190,15 @@ def test_documentation_matches_argument_spec(documented_spec):
 
 
 def test_return_values_are_documented(pki, tmp_path, run_module):
+    documented = yaml.safe_load(kubeconfig.RETURN)
     result = run(run_module, args_for(pki, tmp_path / "admin.conf")).result
-    assert set(yaml.safe_load(kubeconfig.RETURN)) == set(result) - {"changed", "invocation"}
+    # The single form returns what it always did; the list form only `results`, each with the single form's values.
+    assert set(documented) - {"results"} == set(result) - {"changed", "invocation"}
+    top = args_for(pki, "unused")
+    del top["path"]
+    listed = run(run_module, {**top, "kubeconfigs": [{"path": str(tmp_path / "listed.conf")}]}).result
+    assert set(listed) - {"changed", "invocation"} == {"results"}
+    assert set(documented["results"]["contains"]) == set(listed["results"][0])
 
 
 def test_redact_hides_keys_in_any_user_entry():
@@ -211,3 +219,135 @@ def test_expired_client_cert_warns(pki, tmp_path, run_module, monkeypatch):
     outcome = run(run_module, args_for(pki, tmp_path / "admin.conf"))
     assert not outcome.failed
     assert outcome.warnings == [f"client_cert: {pki['admin']['cert']} has expired; the API server will refuse it"]
+
+
+# --- several kubeconfigs in one call (kubeconfigs) -----------------------------
+
+RunModule = t.Callable[..., t.Any]
+
+
+def shared(pki: dict[str, t.Any]) -> dict[str, str]:
+    """Top-level defaults for every element: cluster, server, CA."""
+    return {"cluster_name": "airgap", "server": "https://127.0.0.1:6443", "ca_cert": pki["ca"]["cert"]}
+
+
+def client(pki: dict[str, t.Any], name: str) -> dict[str, str]:
+    return {"client_cert": pki[name]["cert"], "client_key": pki[name]["key"]}
+
+
+def files_in(directory: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_kubeconfigs_writes_several_in_one_call_in_order(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule
+) -> None:
+    args = {
+        **shared(pki),
+        "kubeconfigs": [
+            {"path": str(tmp_path / "admin.conf"), **client(pki, "admin")},
+            {
+                "path": str(tmp_path / "kube" / "local.conf"),
+                **client(pki, "admin2"),
+                "server": "https://10.0.0.10:6443",
+            },
+            {"path": str(tmp_path / "named.conf"), **client(pki, "admin"), "user": "admin", "context": "default"},
+        ],
+    }
+    first = run(run_module, args)
+    assert not first.failed, first.result
+    assert first.result["changed"] is True
+    assert first.result["results"] == [
+        {"path": str(tmp_path / "admin.conf"), "changed": True, "reasons": [f"{tmp_path / 'admin.conf'} is missing or empty"],
+         "user": "kubernetes-admin", "context": "kubernetes-admin@airgap"},
+        {"path": str(tmp_path / "kube" / "local.conf"), "changed": True,
+         "reasons": [f"{tmp_path / 'kube' / 'local.conf'} is missing or empty"],
+         "user": "kubernetes-admin-renewed", "context": "kubernetes-admin-renewed@airgap"},
+        {"path": str(tmp_path / "named.conf"), "changed": True, "reasons": [f"{tmp_path / 'named.conf'} is missing or empty"],
+         "user": "admin", "context": "default"},
+    ]  # fmt: skip
+    # The same file as a single call writes it: top-level defaults filled in, the element's server wins.
+    single = run(run_module, args_for(pki, tmp_path / "single.conf", client="admin2", server="https://10.0.0.10:6443"))
+    assert yaml.safe_load((tmp_path / "kube" / "local.conf").read_text()) == yaml.safe_load(
+        (tmp_path / "single.conf").read_text()
+    )
+    assert single.result["changed"] is True
+    assert yaml.safe_load((tmp_path / "admin.conf").read_text())["clusters"][0]["cluster"]["server"] == (
+        "https://127.0.0.1:6443"
+    )
+    assert stat.S_IMODE(os.stat(tmp_path / "kube").st_mode) == 0o700
+
+    snapshot = files_in(tmp_path)
+    again = run(run_module, args)
+    assert again.result["changed"] is False
+    assert [(r["changed"], r["reasons"]) for r in again.result["results"]] == [(False, [])] * 3
+    assert files_in(tmp_path) == snapshot
+
+
+def test_kubeconfigs_check_mode_writes_nothing_and_diffs_only_what_changes(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule
+) -> None:
+    args = {
+        **shared(pki),
+        "kubeconfigs": [
+            {"path": str(tmp_path / "a.conf"), **client(pki, "admin")},
+            {"path": str(tmp_path / "b.conf"), **client(pki, "admin")},
+        ],
+    }
+    predicted = run(run_module, args, check_mode=True, diff=True)
+    assert predicted.result["changed"] is True
+    assert [r["changed"] for r in predicted.result["results"]] == [True, True]
+    assert [d["after_header"] for d in predicted.result["diff"]] == [str(tmp_path / "a.conf"), str(tmp_path / "b.conf")]
+    assert files_in(tmp_path) == {}
+
+    run(run_module, args)
+    snapshot = files_in(tmp_path)
+    renewed = {**args, "kubeconfigs": [args["kubeconfigs"][0], {**args["kubeconfigs"][1], **client(pki, "admin2")}]}
+    would = run(run_module, renewed, check_mode=True, diff=True)
+    assert would.result["changed"] is True
+    assert [r["changed"] for r in would.result["results"]] == [False, True]
+    assert [d["after_header"] for d in would.result["diff"]] == [str(tmp_path / "b.conf")]
+    assert "client-key-data: <private key, redacted, changed>" in would.result["diff"][0]["after"]
+    assert b64(pki["admin2"]["key"]) not in would.output
+    assert files_in(tmp_path) == snapshot
+
+
+@pytest.mark.parametrize(
+    ("element", "message"),
+    [
+        ({"server": "https://10.0.0.10:6443"}, "kubeconfigs[1]: missing required arguments: path"),
+        ({"path": "{d}/b.conf", "client_cert": None},
+         "kubeconfigs[1] ({d}/b.conf): missing required arguments: client_cert"),
+        ({"path": "{d}/b.conf", "server": "http://10.0.0.10:6443"},
+         "kubeconfigs[1] ({d}/b.conf): server: 'http://10.0.0.10:6443' is not a usable API server URL"),
+        ({"path": "{d}/b.conf", "client_cert": "stranger", "client_key": "stranger"},
+         "kubeconfigs[1] ({d}/b.conf): client_cert: "),
+    ],
+)  # fmt: skip
+def test_kubeconfigs_a_bad_element_is_named_and_nothing_is_written(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule, element: dict[str, t.Any], message: str
+) -> None:
+    """Every element is checked (top-level defaults filled in) before any file is written."""
+    good = {"path": str(tmp_path / "a.conf"), **client(pki, "admin")}
+    bad = {**client(pki, "admin"), **element}
+    for option in ("client_cert", "client_key"):
+        if bad.get(option) in pki:
+            bad[option] = pki[bad[option]]["cert" if option == "client_cert" else "key"]
+    bad = {k: v.format(d=tmp_path) for k, v in bad.items() if v is not None}
+    outcome = run(run_module, {**shared(pki), "kubeconfigs": [good, bad]})
+    assert outcome.failed
+    assert outcome.result["msg"].startswith(message.format(d=tmp_path))
+    assert files_in(tmp_path) == {}
+
+
+def test_kubeconfigs_and_a_top_level_path_exclude_each_other(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule
+) -> None:
+    both = run(run_module, {**args_for(pki, tmp_path / "a.conf"), "kubeconfigs": []})
+    assert both.failed
+    assert "parameters are mutually exclusive: kubeconfigs|path" in both.result["msg"]
+    neither = run(run_module, shared(pki))
+    assert neither.failed
+    assert neither.result["msg"] == (
+        "missing required arguments: client_cert, client_key, path (or list the files in kubeconfigs)"
+    )

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import time
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -429,9 +430,209 @@ def test_documentation_matches_argument_spec(documented_spec):
     assert documented == spec
 
 
-def test_return_values_are_documented(pki):
-    documented = set(yaml.safe_load(pki_cert.RETURN))
-    assert documented == set(pki["ca_result"]) - {"changed", "invocation"}
+def test_return_values_are_documented(pki, tmp_path, run_module):
+    documented = yaml.safe_load(pki_cert.RETURN)
+    # The single form returns what it always did; the list form only `results`, each with the single form's values.
+    assert set(documented) - {"results"} == set(pki["ca_result"]) - {"changed", "invocation"}
+    listed = run(run_module, {**pki["ca"], "certs": [leaf_args(tmp_path, {}, "one")]})
+    assert set(listed.result) - {"changed", "invocation"} == {"results"}
+    assert set(documented["results"]["contains"]) == set(listed.result["results"][0])
+
+
+# --- several certificates in one call (certs) ----------------------------------
+
+RunModule = t.Callable[..., t.Any]
+
+
+def cert_paths(directory: Path, name: str) -> dict[str, str]:
+    return {"path": str(directory / f"{name}.crt"), "privatekey_path": str(directory / f"{name}.key")}
+
+
+def files_in(directory: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_certs_issues_a_ca_and_what_it_signs_in_one_call_in_order(tmp_path: Path, run_module: RunModule) -> None:
+    ca = cert_paths(tmp_path, "ca")
+    signer = {"ca_cert": ca["path"], "ca_key": ca["privatekey_path"]}
+    args = {
+        # Top-level defaults of every element.
+        "key": {"algo": "ecdsa", "size": 256},
+        "names": [{"O": "system:nodes"}],
+        "profile": {"expiry": "2000h", "usages": ["digital signature", "client auth"]},
+        "certs": [
+            {**ca, "cn": "batch-ca", "is_ca": True, "names": [], "profile": {"usages": ["cert sign", "crl sign"]}},
+            {**cert_paths(tmp_path, "client"), **signer, "cn": "system:node:n1"},
+            {
+                **cert_paths(tmp_path, "serving"),
+                **signer,
+                "cn": "system:node:n1",
+                "hosts": ["n1", "10.0.0.21"],
+                "key": {"algo": "ecdsa", "size": 384},
+                "profile": {"usages": ["digital signature", "server auth"]},
+            },
+        ],
+    }
+    first = run(run_module, args)
+    assert not first.failed, first.result
+    assert first.result["changed"] is True
+    results = first.result["results"]
+    assert [r["path"] for r in results] == [ca["path"], str(tmp_path / "client.crt"), str(tmp_path / "serving.crt")]
+    assert [r["changed"] for r in results] == [True, True, True]
+    assert results[0]["subject"] == results[0]["issuer"] == "CN=batch-ca"  # the element's empty names won
+    assert results[1]["subject"] == "CN=system:node:n1,O=system:nodes"  # top-level names
+    assert results[1]["issuer"] == results[2]["issuer"] == "CN=batch-ca"
+    assert results[2]["sans"] == ["n1", "10.0.0.21"]
+    # The CA made by the first element signed the others, in the same call.
+    for name, purpose in (("client", "sslclient"), ("serving", "sslserver")):
+        verified = openssl("verify", "-CAfile", ca["path"], "-purpose", purpose, str(tmp_path / f"{name}.crt"))
+        assert verified.returncode == 0, verified.stderr
+    client, serving = load(tmp_path / "client.crt"), load(tmp_path / "serving.crt")
+    # Top-level key and profile apply where the element has none; an element's own replaces them whole.
+    assert _pki.key_spec_of(client.public_key()) == _pki.KeySpec("ecdsa", 256)
+    assert _pki.key_spec_of(serving.public_key()) == _pki.KeySpec("ecdsa", 384)
+    assert client.not_valid_after_utc - client.not_valid_before_utc == datetime.timedelta(hours=2000, minutes=5)
+    assert serving.not_valid_after_utc - serving.not_valid_before_utc == datetime.timedelta(hours=8760, minutes=5)
+    assert _pki.certificate_usages(client)[1] == frozenset({"1.3.6.1.5.5.7.3.2"})  # client auth only
+    assert _pki.certificate_usages(serving)[1] == frozenset({"1.3.6.1.5.5.7.3.1"})  # server auth only
+
+    snapshot = files_in(tmp_path)
+    again = run(run_module, args)
+    assert again.result["changed"] is False
+    assert [(r["changed"], r["reasons"]) for r in again.result["results"]] == [(False, [])] * 3
+    assert [r["serial"] for r in again.result["results"]] == [r["serial"] for r in results]
+    assert files_in(tmp_path) == snapshot
+
+
+def test_certs_check_mode_writes_nothing_and_predicts_each_certificate(tmp_path: Path, run_module: RunModule) -> None:
+    ca = cert_paths(tmp_path / "pki", "ca")
+    args = {
+        "key": {"algo": "ecdsa"},
+        "certs": [
+            {**ca, "cn": "planned-ca", "is_ca": True},
+            {
+                **cert_paths(tmp_path / "pki", "leaf"),
+                "cn": "leaf",
+                "ca_cert": ca["path"],
+                "ca_key": ca["privatekey_path"],
+            },
+        ],
+    }
+    predicted = run(run_module, args, check_mode=True, diff=True)
+    assert not predicted.failed, predicted.result
+    assert predicted.result["changed"] is True
+    assert not (tmp_path / "pki").exists()
+    ca_result, leaf_result = predicted.result["results"]
+    assert ca_result["changed"] is leaf_result["changed"] is True
+    assert ca_result["serial"] is leaf_result["serial"] is None
+    # The CA does not exist yet: the one the first element would make is assumed.
+    assert leaf_result["issuer"] == "CN=planned-ca"
+    assert leaf_result["reasons"][0] == f"its CA {ca['path']} does not exist yet; it is created earlier in this call"
+    assert [d["after_header"] for d in predicted.result["diff"]] == [ca["path"], leaf_result["path"]]
+
+    assert run(run_module, args).result["changed"] is True
+    snapshot = files_in(tmp_path)
+    # A changed element is predicted, the others are not; one diff per changed certificate.
+    leaf = args["certs"][1]
+    would = run(
+        run_module, {**args, "certs": [args["certs"][0], {**leaf, "hosts": ["n1"]}]}, check_mode=True, diff=True
+    )
+    assert would.result["changed"] is True
+    assert [(r["changed"], r["reasons"]) for r in would.result["results"]] == [
+        (False, []),
+        (True, ["SANs differ: add n1"]),
+    ]
+    assert [d["after_header"] for d in would.result["diff"]] == [leaf["path"]]
+    assert "sans: n1\n" in would.result["diff"][0]["after"]
+    assert files_in(tmp_path) == snapshot
+
+
+def test_certs_loads_each_ca_once_and_again_after_rewriting_it(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[str] = []
+    real_load_ca = _pki.load_ca
+
+    def counting_load_ca(cert_path: str, key_path: str) -> t.Any:
+        loads.append(cert_path)
+        return real_load_ca(cert_path, key_path)
+
+    monkeypatch.setattr(_pki, "load_ca", counting_load_ca)
+    certs = [{**cert_paths(tmp_path, name), "cn": name} for name in ("a", "b", "c")]
+    assert not run(run_module, {**pki["ca"], "key": {"algo": "ecdsa"}, "certs": certs}).failed
+    assert loads == [pki["ca"]["ca_cert"]]
+
+    # A CA rewritten (new key) by an element is loaded again for the elements after it.
+    ca = {**cert_paths(tmp_path, "ca"), "cn": "rekeyed-ca", "is_ca": True, "key": {"algo": "ecdsa"}}
+    assert not run(run_module, ca).failed
+    signer = {"ca_cert": ca["path"], "ca_key": ca["privatekey_path"]}
+    loads.clear()
+    rekeyed = run(
+        run_module,
+        {
+            "key": {"algo": "ecdsa"},
+            "certs": [
+                {**cert_paths(tmp_path, "before"), **signer, "cn": "before"},
+                {**ca, "regenerate_key": True},
+                {**cert_paths(tmp_path, "after"), **signer, "cn": "after"},
+            ],
+        },
+    )
+    assert not rekeyed.failed, rekeyed.result
+    assert loads == [ca["path"], ca["path"]]
+    assert openssl("verify", "-CAfile", ca["path"], str(tmp_path / "after.crt")).returncode == 0
+    assert openssl("verify", "-CAfile", ca["path"], str(tmp_path / "before.crt")).returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("element", "message"),
+    [
+        ({"privatekey_path": "x.key"}, "certs[1]: missing required arguments: path"),
+        ({"path": "{d}/x.crt"}, "certs[1] ({d}/x.crt): missing required arguments: privatekey_path"),
+        ({"path": "{d}/x.crt", "privatekey_path": "{d}/x.key", "ca_cert": None, "ca_key": None},
+         "certs[1] ({d}/x.crt): is_ca is False but all of the following are missing: ca_cert, ca_key"),
+        ({"path": "{d}/x.crt", "privatekey_path": "{d}/x.key", "ca_key": None},
+         "certs[1] ({d}/x.crt): parameters are required together: ca_cert, ca_key"),
+        ({"path": "{d}/x.crt", "privatekey_path": "{d}/x.key", "csr_json": "{d}/x.json"},
+         "certs[1] ({d}/x.crt): parameters are mutually exclusive: csr_json|cn"),
+        ({"path": "{d}/x.crt", "privatekey_path": "{d}/x.key", "hosts": ["10.0.0.300"]},
+         "certs[1] ({d}/x.crt): hosts: '10.0.0.300' is neither an IP address nor a valid DNS name"),
+    ],
+)  # fmt: skip
+def test_certs_a_bad_element_is_named_and_nothing_is_written(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule, element: dict[str, t.Any], message: str
+) -> None:
+    """Every element is checked (top-level defaults filled in) before any certificate is written."""
+    good = {**cert_paths(tmp_path, "good"), **pki["ca"]}
+    bad = {**pki["ca"], **element}
+    bad = {k: v.format(d=tmp_path) if isinstance(v, str) else v for k, v in bad.items() if v is not None}
+    outcome = run(run_module, {"cn": "x", "certs": [good, bad]})
+    assert outcome.failed
+    assert outcome.result["msg"] == message.format(d=tmp_path)
+    assert files_in(tmp_path) == {}
+
+
+def test_certs_stops_at_a_failing_element_and_reports_the_ones_before(
+    pki: dict[str, t.Any], tmp_path: Path, run_module: RunModule
+) -> None:
+    missing_ca = {"ca_cert": str(tmp_path / "no-ca.crt"), "ca_key": str(tmp_path / "no-ca.key")}
+    bad = {**cert_paths(tmp_path, "bad"), **missing_ca}
+    outcome = run(run_module, {**pki["ca"], "cn": "x", "certs": [cert_paths(tmp_path, "done"), bad]})
+    assert outcome.failed
+    assert outcome.result["msg"].startswith(
+        f"certs[1] ({bad['path']}): ca_cert: {missing_ca['ca_cert']} does not exist"
+    )
+    assert outcome.result["changed"] is True
+    assert [r["path"] for r in outcome.result["results"]] == [str(tmp_path / "done.crt")]
+
+
+def test_certs_and_a_top_level_path_exclude_each_other(tmp_path: Path, run_module: RunModule) -> None:
+    both = run(run_module, {**cert_paths(tmp_path, "top"), "cn": "x", "is_ca": True, "certs": []})
+    assert both.failed
+    assert "parameters are mutually exclusive: certs|path" in both.result["msg"]
+    neither = run(run_module, {"cn": "x", "is_ca": True})
+    assert neither.failed
+    assert neither.result["msg"] == ("missing required arguments: path, privatekey_path (or list the files in certs)")
 
 
 # --- cfssl -------------------------------------------------------------------
