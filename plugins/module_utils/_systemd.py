@@ -49,10 +49,12 @@ def needs_daemon_reload(units: Sequence[Mapping[str, str]]) -> bool:
     """Whether systemd should re-read its unit files first.
 
     A unit file changed since it was loaded (NeedDaemonReload), or a unit
-    reported not-found: systemd may not have looked for a file written after
-    it last read its unit directories.
+    that is not loaded: not-found (systemd may not have looked for a file
+    written after it last read its unit directories) or error (e.g. its file
+    was deleted and systemd reloaded while the unit ran; the file is back
+    now). A masked unit stays masked; the reload is harmless.
     """
-    return any(u.get("NeedDaemonReload") == "yes" or u.get("LoadState") == "not-found" for u in units)
+    return any(u.get("NeedDaemonReload") == "yes" or u.get("LoadState") != "loaded" for u in units)
 
 
 def load_problems(names: Sequence[str], units: Sequence[Mapping[str, str]]) -> list[str]:

@@ -16,8 +16,9 @@ description:
     runs C(systemctl show) alone, where M(ansible.builtin.systemd_service) in a loop costs, for every unit, a
     task with its own C(systemctl show) and C(is-enabled) (and a C(daemon-reload) when asked for one).
   - C(systemctl daemon-reload) runs once, first, when a unit reports C(NeedDaemonReload=yes) (its unit file or a
-    drop-in changed since systemd loaded it) or is C(not-found) (systemd may not yet have looked for a unit file
-    written since it last read its unit directories); the units are then read again. As with the
+    drop-in changed since systemd loaded it) or is not loaded: C(not-found) (systemd may not yet have looked for a
+    unit file written since it last read its unit directories) or C(error) (say, its file was deleted and systemd
+    reloaded while the unit ran, and the file is back); the units are then read again. As with the
     O(ansible.builtin.systemd_service#module:daemon_reload) option, a reload alone is not a change
     (RV(daemon_reloaded) tells); the task that wrote the unit file reported that change.
   - Fails before it changes anything, naming each unit, when a unit is still C(not-found) after that reload, is

@@ -64,6 +64,8 @@ class FakeSystemctl:
                 unit.need_reload = False
                 if unit.load == "not-found" and unit.file_on_disk:
                     unit.load, unit.file_state = "loaded", "disabled"
+                elif unit.load == "error" and unit.file_on_disk:
+                    unit.load = "loaded"
             return 0, "", ""
         if verb in ("enable", "disable"):
             for name in names:
@@ -164,6 +166,17 @@ def test_a_unit_file_systemd_has_not_looked_for_yet_is_found_after_one_reload(ru
     assert run.result["started_units"] == ["etcd.service"]
 
 
+def test_a_running_unit_whose_file_was_deleted_and_is_back_loads_after_one_reload(run_module, systemd):
+    """The drift test's case: kube-proxy.service deleted and `daemon-reload`ed while kube-proxy ran
+    (LoadState=error), then written again by the role: reload, and nothing to start."""
+    fake = systemd(Unit("kube-proxy.service", "error", "active", "enabled", file_on_disk=True))
+    run = run_module(systemd_units.main, {"units": ["kube-proxy"]})
+    assert not run.failed, run.output
+    assert fake.verbs() == ["show", "daemon-reload", "show"]
+    assert run.result["daemon_reloaded"] is True
+    assert run.result["changed"] is False
+
+
 @pytest.mark.parametrize(
     ("unit", "expected"),
     [
@@ -183,7 +196,8 @@ def test_a_unit_that_cannot_load_fails_the_run_by_name_before_any_change(run_mod
     assert expected in run.result["msg"]
     assert "kubelet" not in run.result["msg"]
     assert not {"enable", "start"} & set(fake.verbs()), "nothing may change when a unit cannot start"
-    assert fake.verbs().count("daemon-reload") == (1 if unit.load == "not-found" else 0)
+    # One reload (a unit that is not loaded may load after it), then the refusal.
+    assert fake.verbs().count("daemon-reload") == 1
     assert fake.units["kubelet.service"].active == "inactive"
 
 
