@@ -64,7 +64,8 @@ kube-bench: ## build kube-bench and gojq (as jq) for the CIS audit, cached in ~/
 
 # The upgrade (test_58) and the day-2 modules (test_60..79, docs/testing.md)
 # in the same lifecycle run; `make e2e` (and `make test`) leaves them out
-# until the whole order passes and fits the time budget (docs/testing.md).
+# until the whole order fits the time budget: it passed whole on 2026-11-30
+# in 103 minutes, more than twice what the budget leaves (docs/testing.md).
 .PHONY: e2e-day2
 e2e-day2: venv bundle sandbox-image kube-bench ## not yet in `make test`: the whole lifecycle run, with the upgrade and the day-2 modules
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_VERSIONS=previous $(BIN)/pytest $(PYTEST_ARGS) tests/e2e
