@@ -16,7 +16,7 @@ description:
     runs C(systemctl show) alone, where M(ansible.builtin.systemd_service) in a loop costs, for every unit, a
     task with its own C(systemctl show) and C(is-enabled) (and a C(daemon-reload) when asked for one).
   - C(systemctl daemon-reload) runs once, first, when a unit reports C(NeedDaemonReload=yes) (its unit file or a
-    drop-in changed since systemd loaded it) or is not loaded: C(not-found) (systemd may not yet have looked for a
+    drop-in changed since systemd loaded it) or is not loaded, that is C(not-found) (systemd may not yet have looked for a
     unit file written since it last read its unit directories) or C(error) (say, its file was deleted and systemd
     reloaded while the unit ran, and the file is back); the units are then read again. As with the
     O(ansible.builtin.systemd_service#module:daemon_reload) option, a reload alone is not a change
