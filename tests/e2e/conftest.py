@@ -205,7 +205,9 @@ def run_playbook(inventory: Path, playbook: str, name: str, *extra: str, hosts: 
     with log.open("w") as fh:
         fh.write("$ " + shlex.join(cmd) + "\n")
         fh.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, stdout=fh, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=run_env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, check=False
+        )
     run = PlaybookRun(proc.returncode, log, parse_recap(log), time.monotonic() - start)
     missing = sorted(set(hosts) - set(run.recap))
     assert not missing, f"{name}: PLAY RECAP lacks {missing} (rc={run.rc}, log {log}):\n{tail(log)}"
