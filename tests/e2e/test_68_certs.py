@@ -124,6 +124,14 @@ def test_site_yml_renewal_window_restarts_the_kubelets(cluster: Cluster):
             break
         time.sleep(2)
     assert not stale, f"kubelets still serve their old certificate: {stale}"
+    # Leave what the next test expects: a restarted kubelet may report NotReady for some seconds
+    # ("CSINode is not yet initialized"); the force renewal below watches for NotReady from its start.
+    cluster.wait_for(
+        "every node Ready after the kubelet restarts",
+        lambda: all(cluster.node_ready().values()),
+        timeout=180,
+        interval=2,
+    )
 
 
 def test_force_renewal_changes_every_leaf_keeps_the_cas_and_the_api_answering(cluster: Cluster, topology):
