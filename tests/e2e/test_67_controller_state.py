@@ -3,7 +3,10 @@
 With the controller's cluster directory moved away, site.yml refuses before
 any change, naming the check and how to restore the directory; nothing is
 minted on the controller and no host is touched. Moved back, site.yml runs
-with changed=0: the cluster is left as it was found.
+with changed=0: the cluster is left as it was found. In the whole order this
+is also the site.yml run after test_60's adds (the worker and the etcd member
+and control plane are in the inventory): it proves add_nodes.yml left them
+as site.yml would have (test_60 has no site.yml run of its own).
 """
 
 from __future__ import annotations
