@@ -4,8 +4,9 @@ The slot contract (docs/testing.md, "The day-2 slot"): test_60_add_nodes
 adds the lifecycle shape's two spares to the cluster, the first as a worker,
 the second as an etcd member and control plane; test_64 ... test_68 run on
 that cluster and leave it as they found it; test_78_remove_nodes removes
-both again and leaves them clean; test_79_reset deploys a one-host cluster of
-its own on the first spare, resets it and leaves the spare clean.
+both, leaves the worker clean and adds the etcd member and control plane
+again; test_79_reset deploys a one-host cluster of its own on the first
+spare, resets it and adds it back to the lifecycle cluster as a worker.
 """
 
 from __future__ import annotations
