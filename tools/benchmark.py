@@ -7,7 +7,7 @@ Scenarios (each repeated --runs times on new nodes; the median is reported):
   expected), and the bytes each node received during the first run (eth0 rx);
 - ha: site.yml on 3 control planes + 1 worker, new nodes and PKI;
 - add: a 3-node and a 6-node cluster, then one more worker added with
-  playbooks/add_nodes.yml (measured only once that playbook exists).
+  playbooks/add_nodes.yml.
 
 Each run records the load average (1-minute value sampled every 5 s while it
 runs) and a profile (tools/benchmark_callback: every task with its time and
@@ -292,7 +292,7 @@ def report(results: list[Result], meta: dict[str, Any], top: int) -> str:
         adds = by.get(f"add-{size}", [])
         row(f"add_nodes.yml: one worker to {size} nodes", [r.runs[1] for r in adds], f"<= {TARGETS['add']:.0f} s")
     if not any(by.get(f"add-{s}") for s in (3, 6)):
-        lines.append(f"| add_nodes.yml | {meta.get('add_note', 'not run')} | | | <= {TARGETS['add']:.0f} s |")
+        lines.append(f"| add_nodes.yml | not run | | | <= {TARGETS['add']:.0f} s |")
 
     for scenario in ("fresh", "ha", "add-3", "add-6"):
         res = by.get(scenario, [])
@@ -364,9 +364,6 @@ def main() -> None:
             if "ha" in only:
                 results.append(ha(box, run))
             if "add" in only:
-                if not (ROOT / "playbooks" / "add_nodes.yml").exists():
-                    meta["add_note"] = "not measured: playbooks/add_nodes.yml does not exist yet"
-                    continue
                 for size in (3, 6):
                     results.append(add(box, run, size))
     finally:
