@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 CRYPTOGRAPHY_IMP_ERR: str | None = None
 try:
+    import cryptography
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
@@ -33,6 +34,18 @@ except ImportError:  # pragma: no cover - exercised through the modules' missing
     HAS_CRYPTOGRAPHY = False
 else:
     HAS_CRYPTOGRAPHY = True
+
+# Loading an RSA key checks its mathematical consistency, which is most of
+# the CPU a no-change run spends in these modules (one load per certificate
+# and kubeconfig). The keys read here are the collection's own, and a key
+# that does not belong to its certificate is still caught: every reuse
+# compares the public keys (same_public_key). Cryptography 39 added the
+# switch; older releases (Debian 12 has 38) keep the check.
+_LOAD_KEY_OPTIONS: dict[str, bool] = (
+    {"unsafe_skip_rsa_key_validation": True}
+    if HAS_CRYPTOGRAPHY and int(cryptography.__version__.split(".")[0]) >= 39
+    else {}
+)
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from ansible.module_utils.basic import AnsibleModule
@@ -486,7 +499,7 @@ def read_bytes(path: str, option: str) -> bytes:
 def load_private_key(path: str, option: str = "privatekey_path") -> PrivateKey:
     data = read_bytes(path, option)
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=None, **_LOAD_KEY_OPTIONS)
     except TypeError:
         raise PkiError(f"{option}: {path} is encrypted; this module needs an unencrypted PEM key") from None
     except (ValueError, UnsupportedAlgorithm):
