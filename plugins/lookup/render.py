@@ -15,7 +15,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: render
-author: airgap.k8s contributors
+author: airgap.k8s contributors (!UNKNOWN)
 short_description: Render a role template without copying the task's variables
 description:
   - Renders each term, a template found like M(ansible.builtin.template)'s lookup finds it (the role's C(templates/)
