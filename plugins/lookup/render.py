@@ -6,9 +6,12 @@
 ansible.builtin.template (ansible-core 2.19) deep-copies all of a task's
 variables for each template it renders: with this collection's artifacts
 table and host facts that was the largest single CPU cost of a no-change
-site.yml on the controller (about a tenth of it). Here the template sees the
-task's variables through a ChainMap under a small layer with the template
-variables, so nothing is copied. The output is the same as the builtin's.
+site.yml on the controller (about a tenth of it). Here the template gets a
+shallow copy (the same values, not copies of them) with the template
+variables added. A ChainMap over the task's variables would copy nothing at
+all, but was slower: each reference re-rendered a templated variable (40
+renders of a 400-key loop: 6.6 s against the builtin's 4.6 s; this, 3.1 s).
+The output is the same as the builtin's.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ description:
     directory first), with the task's variables and the template variables C(ansible_managed), C(template_host),
     C(template_path), C(template_fullpath), C(template_uid), C(template_mtime) and C(template_run_date).
   - The same output as the C(ansible.builtin.template) lookup with its default options, which deep-copies every
-    variable for each template; this one layers the template variables over the task's variables instead.
+    variable for each template; this one makes a shallow copy with the template variables added.
 options:
   _terms:
     description: Template file names, searched in the role's C(templates/) directory and then the usual search path.
@@ -50,7 +53,6 @@ import datetime
 import os
 import pwd
 import time
-from collections import ChainMap
 from typing import Any
 
 from ansible import constants
@@ -100,8 +102,6 @@ class LookupModule(LookupBase):
             for p in variables.get("ansible_search_path", []):
                 searchpath += [os.path.join(p, "templates"), p]
             layer = template_vars(str(term), path, "ansible_managed" not in variables)
-            templar = self._templar.copy_with_new_env(
-                available_variables=ChainMap(layer, variables), searchpath=searchpath
-            )
+            templar = self._templar.copy_with_new_env(available_variables={**variables, **layer}, searchpath=searchpath)
             out.append(templar.template(text, escape_backslashes=False))
         return out
