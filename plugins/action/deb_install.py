@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Controller side of airgap.k8s.deb_install (see the module's documentation).
 
-One read of the host's package database; when a wanted package is missing,
+One read of the host's package database (dpkg-query run directly, no
+module); when a wanted package is missing,
 the controller resolves which .deb files the host needs, sends them as one
 archive, and the module installs them with one apt-get call.
 """
@@ -15,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.airgap.k8s.plugins.modules.deb_install import ARGUMENT_SPEC
+from ansible_collections.airgap.k8s.plugins.modules.deb_install import ARGUMENT_SPEC, QUERY
 from ansible_collections.airgap.k8s.plugins.plugin_utils._deb import DebError, closure, installed_names, load_dir
 from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import TransferAction, build_archive, send_archive
 
@@ -27,8 +28,12 @@ class ActionModule(TransferAction):
     ERRORS = (DebError,)
 
     def converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
-        read = self.module({**args, "stage": "read"}, task_vars)
-        have = installed_names(read["status"])
+        # dpkg-query straight from the shell; the module's read stage (which
+        # explains a host without dpkg-query) only when that fails.
+        query = self.query(QUERY)
+        if query is None:
+            query = self.module({**args, "stage": "read"}, task_vars)["status"]
+        have = installed_names(query)
         missing = [p for p in args["packages"] if p not in have]
         out: dict[str, Any] = {"changed": False, "installed": [], "sent_bytes": 0}
         if not missing:

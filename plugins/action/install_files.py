@@ -4,7 +4,8 @@
 """Controller side of airgap.k8s.install_files (see the module's documentation).
 
 One read of the host (sha256, mode, owner of every file, state of every
-directory, the codecs it can decode); then, only if something differs, one
+directory, the codecs it can decode: module_utils/_hostread.py run as a
+plain script, the module's read stage where that cannot run); then, only if something differs, one
 archive of exactly the files whose content differs, one transfer, and one
 install call that verifies and renames them into place.
 """
@@ -125,7 +126,12 @@ class ActionModule(TransferAction):
         self, wanted: list[Wanted], dirs: list[dict[str, Any]], args: dict[str, Any], task_vars: dict[str, Any]
     ) -> dict[str, Any]:
         diffable = [w.dest for w in wanted if w.diff] if self._task.diff else []
-        read = self.module(
+        request = {
+            "files": [w.dest for w in wanted] + list(args["absent"]),
+            "directories": [d["path"] for d in dirs],
+            "read_content": diffable,
+        }
+        read = self.read_host(request, task_vars, args["cache_dir"]) or self.module(
             {
                 "stage": "read",
                 "files": [{"dest": w.dest} for w in wanted],

@@ -92,16 +92,18 @@ class LookupModule(LookupBase):
         if kwargs:
             raise AnsibleError(f"airgap.k8s.render takes no options, got {sorted(kwargs)}")
         variables = variables if variables is not None else {}
+        # Jinja includes: each search path's templates/ and itself, after the template's own directory.
+        include_path = [q for p in variables.get("ansible_search_path", []) for q in (os.path.join(p, "templates"), p)]
+        with_managed = "ansible_managed" not in variables
         out = []
         for term in terms:
             path = self.find_file_in_search_path(variables, "templates", term)
             if not path:
                 raise AnsibleError(f"the template file {term} could not be found for the lookup")
             text = trust_as_template(self._loader.get_text_file_contents(path))
-            searchpath = [os.path.dirname(path)]
-            for p in variables.get("ansible_search_path", []):
-                searchpath += [os.path.join(p, "templates"), p]
-            layer = template_vars(str(term), path, "ansible_managed" not in variables)
-            templar = self._templar.copy_with_new_env(available_variables={**variables, **layer}, searchpath=searchpath)
+            layer = template_vars(str(term), path, with_managed)
+            templar = self._templar.copy_with_new_env(
+                available_variables={**variables, **layer}, searchpath=[os.path.dirname(path), *include_path]
+            )
             out.append(templar.template(text, escape_backslashes=False))
         return out

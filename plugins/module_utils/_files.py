@@ -23,71 +23,21 @@ import hashlib
 import os
 import pwd
 import shlex
-import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-CHUNK = 1 << 20
+from ansible_collections.airgap.k8s.plugins.module_utils._hostread import CHUNK, directory_state
+
 CODECS = ("zstd", "gzip", "none")
 
 
 class InstallError(Exception):
     """A file could not be installed; nothing was replaced."""
-
-
-def _name(lookup: Callable[[int], Any], ident: int) -> str:
-    try:
-        return str(lookup(ident)[0])
-    except KeyError:
-        return str(ident)
-
-
-def digest(path: str) -> dict[str, object]:
-    """What is at PATH: existence, sha256, mode ("0755"), owner and group names."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {"exists": False}
-    if not stat.S_ISREG(st.st_mode):
-        return {"exists": False}
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            sha.update(block)
-    return {
-        "exists": True,
-        "sha256": sha.hexdigest(),
-        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
-        "owner": _name(pwd.getpwuid, st.st_uid),
-        "group": _name(grp.getgrgid, st.st_gid),
-    }
-
-
-def directory_state(path: str) -> dict[str, object]:
-    """Whether PATH is a directory, with its mode, owner and group."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {"exists": False}
-    if not stat.S_ISDIR(st.st_mode):
-        return {"exists": False, "other": True}
-    return {
-        "exists": True,
-        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
-        "owner": _name(pwd.getpwuid, st.st_uid),
-        "group": _name(grp.getgrgid, st.st_gid),
-    }
-
-
-def codecs() -> list[str]:
-    """Codecs this host can decompress: zstd needs its binary, gzip is Python's zlib."""
-    return ["zstd", "gzip", "none"] if shutil.which("zstd") else ["gzip", "none"]
 
 
 def _ids(owner: str, group: str) -> tuple[int, int]:

@@ -65,7 +65,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.k8s.plugins.module_utils._files import digest
+from ansible_collections.airgap.k8s.plugins.module_utils._hostread import digest
 
 ARGUMENT_SPEC = {"paths": {"type": "list", "elements": "path", "required": True}}
 
@@ -77,7 +77,7 @@ def main() -> None:
         if not os.path.isabs(path):
             module.fail_json(msg=f"paths: {path!r} is not an absolute path")
         try:
-            files[path] = digest(path)
+            files[path] = {k: v for k, v in digest(path).items() if k != "signature"}
         except OSError as exc:
             module.fail_json(msg=f"cannot read {path}: {exc}")
     module.exit_json(changed=False, files=files)

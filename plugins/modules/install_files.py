@@ -22,6 +22,10 @@ description:
   - Compressed copies of bundle files are kept on the controller in O(cache_dir), keyed by sha256, so each
     file is compressed once, whatever the number of hosts.
   - A converged host costs one read and no transfer. Check mode reports what would change.
+  - The read runs C(module_utils/_hostread.py) as a plain script with the host's Python when the task knows that
+    interpreter (no module payload), else this module's read stage. A file whose stat signature (inode, size,
+    mtime and ctime) is the one recorded in O(cache_dir) at the last read is not hashed again; a file changed less
+    than 2 seconds before a read is not recorded.
   - An action plugin does the controller side; the module runs on the host.
 options:
   files:
@@ -126,7 +130,9 @@ options:
     type: int
   cache_dir:
     description:
-      - Controller directory for the compressed copies (one per sha256 and codec). Safe to delete.
+      - Controller directory for the compressed copies (one per sha256 and codec) and, under C(digests/), each host's
+        file digests from the last read (stat signature and sha256), so that the host hashes only the files that
+        changed since. Safe to delete.
     type: path
     default: ~/.cache/airgap-k8s/transfer
   stage:
@@ -216,15 +222,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.k8s.plugins.module_utils._files import (
-    InstallError,
-    codecs,
-    digest,
-    directory_state,
-    ensure_directories,
-    install,
-    remove,
-)
+from ansible_collections.airgap.k8s.plugins.module_utils._files import InstallError, ensure_directories, install, remove
+from ansible_collections.airgap.k8s.plugins.module_utils._hostread import read
 
 _FILE = {
     "dest": {"type": "path", "required": True},
@@ -257,21 +256,6 @@ ARGUMENT_SPEC = {
     "archive": {"type": "path"},
     "read_content": {"type": "list", "elements": "path", "default": []},
 }
-MAX_DIFF = 64 * 1024
-
-
-def _text(path: str) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_DIFF + 1)
-    except OSError:
-        return None
-    if len(data) > MAX_DIFF:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def main() -> None:
@@ -283,13 +267,12 @@ def main() -> None:
             module.fail_json(msg=f"{path!r} is not an absolute path")
     if params["stage"] == "read":
         try:
-            module.exit_json(
-                changed=False,
-                files={p: digest(p) for p in [f["dest"] for f in params["files"]] + params["absent"]},
-                directories={d["path"]: directory_state(d["path"]) for d in params["directories"]},
-                codecs=codecs(),
-                content={p: _text(p) for p in params["read_content"]},
-            )
+            request = {
+                "files": [f["dest"] for f in params["files"]] + params["absent"],
+                "directories": [d["path"] for d in params["directories"]],
+                "read_content": params["read_content"],
+            }
+            module.exit_json(changed=False, **read(request))
         except OSError as exc:
             module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}")
     if module.check_mode:

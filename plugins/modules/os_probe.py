@@ -12,7 +12,7 @@ version_added: 0.2.0
 description:
   - Reports the cgroup filesystem, the state of kernel modules (loaded, built in, absent, and whether modprobe
     could load an absent one), ports held by other programs, active swap and swap lines in C(/etc/fstab), live
-    sysctl values, which firewall units exist and run, and the clock's chrony tracking.
+    sysctl values, which firewall units exist and run, the clock's chrony tracking, and the text of a few files.
   - Only reads (C(modprobe --dry-run) and C(chronyc tracking) change nothing), so it supports check mode and never
     reports a change. The os_prepare role runs it once per host; its checks and its conditional configuration
     steps read the result instead of asking the host again.
@@ -45,6 +45,11 @@ options:
     description: Read C(chronyc -n tracking) when this role's chrony configuration is in place.
     type: bool
     default: false
+  files:
+    description: Text files to return (such as C(/etc/hosts)), so that a task converging one can be skipped.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - airgap.k8s._attributes
@@ -106,6 +111,10 @@ chrony_tracking:
   description: C(chronyc -n tracking) output, when O(chrony) and this role's chrony configuration is in place.
   returned: when O(chrony) is true
   type: dict
+files:
+  description: Each of O(files) with its text, or null when it is missing, not UTF-8 or over 64 KiB.
+  returned: always
+  type: dict
 """
 
 import os
@@ -114,6 +123,7 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.k8s.plugins.module_utils import _os_probe
+from ansible_collections.airgap.k8s.plugins.module_utils._hostread import text
 
 ARGUMENT_SPEC = {
     "modules": {"type": "dict", "default": {}},
@@ -122,6 +132,7 @@ ARGUMENT_SPEC = {
     "sysctls": {"type": "list", "elements": "str", "default": []},
     "firewall_units": {"type": "list", "elements": "str", "default": ["firewalld", "ufw"]},
     "chrony": {"type": "bool", "default": False},
+    "files": {"type": "list", "elements": "path", "default": []},
 }
 CHRONY_MARK = "# airgap.k8s chrony"
 
@@ -152,6 +163,7 @@ def main() -> None:
         "fstab_swap": _os_probe.fstab_swap_lines("/"),
         "sysctls": _os_probe.sysctls("/", p["sysctls"]),
         "firewall": firewall,
+        "files": {path: text(path) for path in p["files"]},
     }
     if p["chrony"]:
         tracking = {"configured": False, "rc": None, "stdout": ""}

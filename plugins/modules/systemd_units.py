@@ -33,6 +33,9 @@ description:
     C(journalctl -u) commands that show why.
   - Changed when a unit was enabled, disabled or started. Check mode reads the units and reports what would be done,
     and runs nothing else.
+  - An action plugin runs the first C(systemctl show) from the shell; when every unit is loaded, needs no
+    C(daemon-reload), runs and is enabled (or disabled) as asked, that is the whole task and the module does not run
+    on the host at all.
 options:
   units:
     description:

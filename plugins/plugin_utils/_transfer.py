@@ -10,6 +10,11 @@
   already compressed or raw), written to a private temporary directory.
 - ``send_archive``: put that archive into the task's remote temporary
   directory through the connection plugin (one transfer, any connection).
+- ``TransferAction.read_host``: what the host has at a set of paths, read
+  by module_utils/_hostread.py run as a plain script by the host's Python
+  (one interpreter start, no module payload), with the sha256 of files
+  whose stat signature has not changed since the last read taken from a
+  per-host cache on the controller (``DigestCache``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -29,6 +36,11 @@ from typing import Any, ClassVar
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.airgap.k8s.plugins.module_utils import _hostread
+
+# The host side of read_host: the module_utils file itself, run as a script.
+HOSTREAD_SOURCE = Path(_hostread.__file__).read_text(encoding="utf-8")
 
 CHUNK = 1 << 20
 # Smaller files travel raw: compressing them saves too little to pay for the work.
@@ -126,6 +138,56 @@ def build_archive(members: list[tuple[str, Path | bytes]], directory: str) -> Pa
     return path
 
 
+def query(action: ActionBase, argv: list[str]) -> str | None:
+    """Stdout of ARGV, a read-only command any user may run (dpkg-query, systemctl show), run on the host without a module.
+
+    Not sudoable: no become, and no pseudo-terminal (which ssh allocates for
+    a sudoable command without input, and which would page, and end lines
+    with CR LF). None when it fails: the caller uses its module instead.
+    """
+    res = action._low_level_execute_command(" ".join(shlex.quote(a) for a in argv), sudoable=False)
+    return str(res.get("stdout", "")) if res.get("rc") == 0 else None
+
+
+class DigestCache:
+    """Per host, the stat signature and sha256 of each file at its last read (a JSON file on the controller).
+
+    Only an optimisation: a missing, unreadable or stale cache makes the host
+    hash its files again. Each host has its own file, written by the one
+    worker that runs that host's task, replaced atomically.
+    """
+
+    def __init__(self, cache_dir: str, host: str) -> None:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in host) or "_"
+        self.path = Path(os.path.expanduser(cache_dir)) / "digests" / f"{safe}.json"
+        try:
+            self.entries: dict[str, list[Any]] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def known(self, paths: Iterable[str]) -> dict[str, list[Any]]:
+        return {p: self.entries[p] for p in paths if isinstance(self.entries.get(p), list)}
+
+    def update(self, files: dict[str, dict[str, Any]]) -> None:
+        before = dict(self.entries)
+        for path, have in files.items():
+            sig = have.get("signature") or []
+            if have.get("exists") and len(sig) == 4:
+                self.entries[path] = [*sig, have["sha256"]]
+            else:
+                self.entries.pop(path, None)
+        if self.entries == before:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".digests-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.entries, handle)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
 class TransferAction(ActionBase):
     """Base of the actions that read a host, then send it one archive only when something differs.
 
@@ -142,6 +204,8 @@ class TransferAction(ActionBase):
     ARGUMENT_SPEC: ClassVar[dict[str, Any]] = {}
     INTERNAL: tuple[str, ...] = ()
     ERRORS: tuple[type[Exception], ...] = (TransferError,)
+    # read_host: how old a file's ctime must be for its sha256 to be cached (module_utils/_hostread.py).
+    SETTLE_NS = _hostread.SETTLE_NS
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
@@ -158,6 +222,47 @@ class TransferAction(ActionBase):
 
     def converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def host_python(self, task_vars: dict[str, Any]) -> str | None:
+        """The host's Python as an absolute path, when this task already knows it (else None)."""
+        if getattr(self._task, "delegate_to", None):
+            return None
+        facts = task_vars.get("ansible_facts") or {}
+        for candidate in (task_vars.get("ansible_python_interpreter"), facts.get("discovered_interpreter_python")):
+            if not candidate:
+                continue
+            value = self._templar.template(candidate) if self._templar is not None else candidate
+            if isinstance(value, str) and value.startswith("/"):
+                return value
+        return None
+
+    def query(self, argv: list[str]) -> str | None:
+        """Stdout of a read-only command run on the host without a module (None when it fails: use the module)."""
+        return query(self, argv)
+
+    def read_host(self, request: dict[str, Any], task_vars: dict[str, Any], cache_dir: str) -> dict[str, Any] | None:
+        """_hostread's answer to REQUEST ({files, directories, read_content}), or None when it cannot run here.
+
+        None (an unknown interpreter, a host where the script does not start)
+        means: read with the module instead, which discovers the interpreter.
+        """
+        python = self.host_python(task_vars)
+        if python is None:
+            return None
+        cache = DigestCache(cache_dir, str(task_vars.get("inventory_hostname", "")))
+        data = json.dumps({**request, "known": cache.known(request.get("files", [])), "settle_ns": self.SETTLE_NS})
+        cmd = f"{shlex.quote(python)} -c {shlex.quote(HOSTREAD_SOURCE)}"
+        res = self._low_level_execute_command(cmd, sudoable=True, in_data=data)
+        try:
+            answer = json.loads(res.get("stdout", "")) if res.get("rc") == 0 else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return None
+        if answer.get("failed"):
+            raise AnsibleActionFail(str(answer.get("msg")))
+        cache.update(answer["files"])
+        return answer
 
     def module(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         """Run the host side; a failure becomes the task's failure with the module's message."""

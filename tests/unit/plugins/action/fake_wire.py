@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -38,3 +39,11 @@ class FakeWire:
     def _remove_tmp_path(self, tmp_path: str, force: bool = False) -> None:
         shutil.rmtree(tmp_path, ignore_errors=True)
         self._connection._shell.tmpdir = None
+
+    def _low_level_execute_command(
+        self, cmd: str, sudoable: bool = True, in_data: str | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        """Run CMD here with /bin/sh, as the host would; recorded as a "script" run."""
+        getattr(self, "runs", []).append("script")
+        proc = subprocess.run(["/bin/sh", "-c", cmd], input=in_data, capture_output=True, text=True, check=False)
+        return {"rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}

@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import pwd
+import sys
 import tarfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -137,3 +139,55 @@ def test_a_tampered_bundle_file_is_refused_on_the_host(tmp_path, bundle, run_mod
     with pytest.raises(AnsibleActionFail, match="expected"):
         host.run(task_vars={})
     assert not (tmp_path / "host" / "bin" / "kubelet").exists()
+
+
+# The read as a plain script (module_utils/_hostread.py run by the host's
+# Python), used when the task knows the interpreter: here this test's own.
+PYTHON = {"ansible_python_interpreter": sys.executable}
+
+
+def test_with_a_known_interpreter_the_read_is_a_script_not_a_module_run(tmp_path, bundle, run_module):
+    first = FakeHost(args(tmp_path, bundle), tmp_path, run_module)
+    assert first.run(task_vars=PYTHON)["changed"] is True
+    assert first.runs == ["script", "install"]
+    second = FakeHost(args(tmp_path, bundle), tmp_path, run_module)
+    res = second.run(task_vars=PYTHON)
+    assert res["changed"] is False and second.runs == ["script"] and second.sent == []
+
+
+def test_a_file_changed_behind_the_digest_cache_is_seen(tmp_path, bundle, run_module):
+    """Same size, mtime put back: only the ctime tells, and the cached sha256 is not trusted."""
+    FakeHost(args(tmp_path, bundle), tmp_path, run_module).run(task_vars=PYTHON)
+    reader = FakeHost(args(tmp_path, bundle), tmp_path, run_module)
+    reader.SETTLE_NS = 0  # cache files written a moment ago (the default waits until they are 2 s old)
+    reader.run(task_vars=PYTHON)
+    time.sleep(0.05)  # past the kernel's clock tick, so the rewrite below gets another ctime
+    cache = json.loads(next((tmp_path / "cache" / "digests").glob("*.json")).read_text())
+    kubelet = tmp_path / "host" / "bin" / "kubelet"
+    assert str(kubelet) in cache, "the second read filled the cache"
+    st = kubelet.stat()
+    data = bytearray(kubelet.read_bytes())
+    data[0] ^= 0xFF
+    kubelet.write_bytes(bytes(data))
+    os.utime(kubelet, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert kubelet.stat().st_size == st.st_size and kubelet.stat().st_mtime_ns == st.st_mtime_ns
+    host = FakeHost(args(tmp_path, bundle), tmp_path, run_module)
+    res = host.run(task_vars=PYTHON)
+    assert res["changed_files"] == [str(kubelet)], res
+    assert kubelet.read_bytes() == (bundle / "k8s" / "kubelet").read_bytes()
+
+
+def test_a_host_where_the_script_cannot_run_is_read_by_the_module(tmp_path, bundle, run_module):
+    host = FakeHost(args(tmp_path, bundle), tmp_path, run_module)
+    res = host.run(task_vars={"ansible_python_interpreter": str(tmp_path / "no-such-python")})
+    assert res["changed"] is True
+    assert host.runs == ["script", "read", "install"]
+
+
+def test_a_relative_path_fails_in_the_script_read(tmp_path, bundle, run_module):
+    bad = args(tmp_path, bundle)
+    bad["files"][1]["dest"] = "relative/kubelet.service"
+    host = FakeHost(bad, tmp_path, run_module)
+    with pytest.raises(AnsibleActionFail, match=r"'relative/kubelet\.service' is not an absolute path"):
+        host.run(task_vars=PYTHON)
+    assert host.runs == ["script"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.airgap.k8s.plugins.module_utils import _files
+from ansible_collections.airgap.k8s.plugins.module_utils import _files, _hostread
 
 OWNER = pwd.getpwuid(os.getuid())[0]
 GROUP = grp.getgrgid(os.getgid())[0]
@@ -60,7 +60,7 @@ def test_installs_each_codec(tmp_path, codec):
     changed = _files.install(archive(tmp_path, {"0": encode(DATA, codec)}), [entry(dest, DATA, codec=codec)])
     assert changed == [str(dest)]
     assert dest.read_bytes() == DATA
-    assert _files.digest(str(dest))["mode"] == "0755"
+    assert _hostread.digest(str(dest))["mode"] == "0755"
     assert [p.name for p in dest.parent.iterdir()] == ["kubelet"], "no temporary file is left behind"
 
 
@@ -112,7 +112,7 @@ def test_attributes_only(tmp_path):
     key.write_bytes(b"k")
     key.chmod(0o644)
     assert _files.install(None, [entry(key, b"k", member=None, mode="0600")]) == [str(key)]
-    assert _files.digest(str(key))["mode"] == "0600"
+    assert _hostread.digest(str(key))["mode"] == "0600"
 
 
 def test_an_unknown_owner_is_an_error(tmp_path):

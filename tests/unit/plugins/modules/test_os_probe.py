@@ -26,3 +26,11 @@ def test_reads_this_machine(run_module):
 def test_docs_match_the_argument_spec(documented_spec):
     documented, actual = documented_spec(os_probe)
     assert documented == actual
+
+
+def test_returns_the_text_of_the_files_asked_for(run_module, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    run = run_module(os_probe.main, {"files": [str(hosts), str(tmp_path / "missing")]}, check_mode=True)
+    assert not run.failed, run.output
+    assert run.result["files"] == {str(hosts): "127.0.0.1 localhost\n", str(tmp_path / "missing"): None}
