@@ -19,6 +19,7 @@ from typing import Any
 from ansible_collections.airgap.k8s.plugins.modules.deb_install import ARGUMENT_SPEC, QUERY
 from ansible_collections.airgap.k8s.plugins.plugin_utils._deb import DebError, closure, installed_names, load_dir
 from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import TransferAction, build_archive, send_archive
+from ansible_collections.airgap.k8s.plugins.plugin_utils._transfer import query as run_query
 
 
 class ActionModule(TransferAction):
@@ -30,7 +31,7 @@ class ActionModule(TransferAction):
     def converge(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         # dpkg-query straight from the shell; the module's read stage (which
         # explains a host without dpkg-query) only when that fails.
-        query = self.query(QUERY)
+        query = run_query(self, QUERY)
         if query is None:
             query = self.module({**args, "stage": "read"}, task_vars)["status"]
         have = installed_names(query)

@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.k8s.plugins.module_utils._systemd import (
     SHOW_PROPERTIES,
+    is_unit_name,
     load_problems,
     needs_daemon_reload,
     parse_show,
@@ -46,7 +47,7 @@ class ActionModule(ActionBase):
 
     def converged(self, names: list[str], enabled: bool) -> dict[str, Any] | None:
         """The module's result when one `systemctl show` says there is nothing to do, else None."""
-        if not names or any(not n.strip() or any(c in n for c in "*?[") for n in names):
+        if not names or not all(is_unit_name(n) for n in names):
             return None
         out = query(self, ["systemctl", "show", "--no-pager", "--property=" + ",".join(SHOW_PROPERTIES), "--", *names])
         if out is None:

@@ -27,6 +27,11 @@ RUNNING = frozenset({"active", "activating", "reloading", "refreshing"})
 ENABLED = frozenset({"enabled", "static", "generated", "transient"})
 
 
+def is_unit_name(name: str) -> bool:
+    """A unit name systemctl takes literally: not blank, no glob pattern."""
+    return bool(name.strip()) and not any(c in name for c in "*?[")
+
+
 def parse_show(text: str) -> list[dict[str, str]]:
     """One dict per unit from `systemctl show -p A,B UNIT...` (blocks of KEY=VALUE separated by blank lines)."""
     units: list[dict[str, str]] = []

@@ -143,6 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.k8s.plugins.module_utils._systemd import (
     SHOW_PROPERTIES,
     expected_after,
+    is_unit_name,
     load_problems,
     needs_daemon_reload,
     parse_show,
@@ -188,7 +189,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     names: list[str] = module.params["units"]
     for name in names:
-        if not name.strip() or any(c in name for c in "*?["):
+        if not is_unit_name(name):
             module.fail_json(msg=f"units: {name!r} is not a unit name (no patterns)")
     result: dict[str, object] = {
         "changed": False,

@@ -236,10 +236,6 @@ class TransferAction(ActionBase):
                 return value
         return None
 
-    def query(self, argv: list[str]) -> str | None:
-        """Stdout of a read-only command run on the host without a module (None when it fails: use the module)."""
-        return query(self, argv)
-
     def read_host(self, request: dict[str, Any], task_vars: dict[str, Any], cache_dir: str) -> dict[str, Any] | None:
         """_hostread's answer to REQUEST ({files, directories, read_content}), or None when it cannot run here.
 
