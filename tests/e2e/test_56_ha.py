@@ -134,4 +134,11 @@ def test_killing_the_leaders_node_fails_over_and_it_rejoins(cluster: Cluster, wo
         f"{victim}'s apiserver ready", lambda: cluster.kubectl("get", "--raw", "/readyz", server=victim).stdout == "ok"
     )
     cluster.kubectl("-n", NS, "delete", "deployment", "failover")
+    # A node just back answers on its NodePort once kube-proxy and the pod network have synced, after Ready.
+    cluster.wait_for(f"the workload answering on every node, {victim} too", lambda: answering(workload), timeout=120)
+
+
+def answering(workload: Workload) -> bool:
+    """True when the workload answers on every node; raises with the answers otherwise."""
     assert workload.answering(), workload.answers()
+    return True
