@@ -4,7 +4,8 @@ The lifecycle (docs/testing.md): the `sandbox` fixture starts bare nodes on a
 sealed podman network; test_05 runs refusals while every host is still bare;
 the `cluster` fixture then deploys once, and the test files run against that
 one cluster in file order (install, workload, etcd, security, idempotence,
-drift, reboot, HA, the day-2 slot test_60..test_79, failures). A day-2 test
+drift, reboot, HA, upgrade, the day-2 slot test_64..test_79, failures,
+site.yml once more last: test_85). A day-2 test
 is a new file in its slot that uses `cluster` (see the Cluster class).
 
 Settings (environment):
@@ -77,7 +78,7 @@ class Shape:
 
 SHAPES = {
     # 3 control planes with etcd (tainted), a containerd worker, a Docker worker; two spares for the
-    # day-2 tests: test_60 adds the first as a worker, the second as an etcd member and control plane.
+    # day-2 tests: test_70 adds the first as a worker, the second as an etcd member and control plane.
     "lifecycle": Shape(
         nodes=7,
         etcd=(1, 2, 3),

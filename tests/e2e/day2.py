@@ -1,12 +1,13 @@
-"""What the day-2 end-to-end modules (test_60 ... test_79) share.
+"""What the day-2 end-to-end modules (test_64 ... test_85) share.
 
-The slot contract (docs/testing.md, "The day-2 slot"): test_60_add_nodes
-adds the lifecycle shape's two spares to the cluster, the first as a worker,
-the second as an etcd member and control plane; test_64 ... test_68 run on
-that cluster and leave it as they found it; test_78_remove_nodes removes
-both, leaves the worker clean and adds the etcd member and control plane
-again; test_79_reset deploys a one-host cluster of its own on the first
-spare, resets it and adds it back to the lifecycle cluster as a worker.
+The slot contract (docs/testing.md, "The day-2 slot"): test_64 (backup
+and restore) and test_68 (certificates) run on the deployed cluster and
+leave it as they found it; test_70_add_nodes adds the lifecycle shape's
+two spares to the cluster, the first as a worker, the second as an etcd
+member and control plane; test_78_remove_nodes removes both and leaves them
+clean; test_79_reset deploys a one-host cluster of its own on the first
+spare, resets it and adds both spares back in one run; test_85 (controller
+state) runs site.yml on every host last.
 """
 
 from __future__ import annotations

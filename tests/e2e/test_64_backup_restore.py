@@ -1,4 +1,4 @@
-"""Day-2 slot, backup and restore: etcd backup and restore of the lifecycle cluster (after test_60: 4 members).
+"""Day-2 slot, backup and restore: etcd backup and restore of the lifecycle cluster (3 members, after the upgrade).
 
 Before the backup: ConfigMap A, a Secret (encrypted at rest) and a
 Deployment. After it: ConfigMap B, A deleted. A snapshot with one byte

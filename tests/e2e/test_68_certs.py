@@ -1,4 +1,4 @@
-"""Day-2 slot, certificates: the report and renewal on the lifecycle cluster (4 control planes after test_60).
+"""Day-2 slot, certificates: the report and renewal on the lifecycle cluster (3 control planes, 2 workers).
 
 Read independently of the collection's own code: every certificate file and
 kubeconfig on every node (over SSH, parsed here), and what each TLS port

@@ -5,9 +5,11 @@ own inventory and controller-side cluster directory, build/sandbox-<name>/reset)
 so the lifecycle cluster keeps running. The spare must be clean:
 test_78_remove_nodes removed it from the lifecycle cluster, so site.yml
 deploying the one-host cluster onto it proves a removed host can be deployed
-again. After the resets the host joins the lifecycle cluster as a worker
-(add_nodes.yml, the roles site.yml runs): a reset host can be deployed again.
-Leaves it there for the failure tests (the lifecycle cluster with every node).
+again. After the resets, one add_nodes.yml run adds both spares back to the
+lifecycle cluster: the reset host as a worker and the etcd member and control
+plane test_78 removed, under its old name (remove really resets it). Leaves
+every node in the cluster (4 etcd members, 4 control planes, 3 workers) for
+the failure tests and test_85's site.yml run.
 """
 
 from __future__ import annotations
@@ -99,12 +101,30 @@ def test_reset_with_the_controller_state_deletes_the_cluster_directory(cluster: 
     assert day2.leftovers(cluster, host) == {}
 
 
-def test_a_reset_host_joins_a_cluster_again(cluster: Cluster, single):
-    """The reset host, clean (above), joins the lifecycle cluster as a worker and is Ready."""
+def test_the_reset_host_and_the_removed_member_join_the_lifecycle_cluster_in_one_run(cluster: Cluster, single):
+    """The reset host (clean, above) joins as a worker and the etcd member and control plane test_78
+    removed joins again under its old name, both named in one add_nodes.yml run."""
     host, _ = single
+    _, member = day2.day2_hosts(cluster)
+    assert member in cluster.spares, "test_78_remove_nodes did not remove the etcd member and control plane"
+    assert day2.leftovers(cluster, member) == {}, "the removed member is not clean"
     cluster.add_host(host, ["kube_node"])
-    run = cluster.playbook("add_nodes.yml", "reset-host-joins", "-e", f"nodes={host}")
+    cluster.add_host(member, ["etcd", "kube_control_plane"])
+    run = cluster.playbook(
+        "add_nodes.yml",
+        "reset-hosts-join",
+        "-e",
+        f"nodes={host},{member}",
+        *day2.allow_even(len(cluster.etcd_members)),
+    )
     assert run.ok, tail(run.log)
-    assert run.changed_by_host().get(host), "the reset host reported no change: was it deployed at all?"
-    assert cluster.node_ready().get(host) is True
+    changed = run.changed_by_host()
+    assert changed.get(host) and changed.get(member), f"a new host reported no change: {sorted(changed)}"
+    ready = cluster.node_ready()
+    assert ready.get(host) is True and ready.get(member) is True, ready
+    assert cluster.etcd_member_names() == sorted(cluster.etcd_members)
+    assert cluster.etcd_healthy()
+    for node in cluster.nodes:
+        backends = cluster.lb_backends(node)
+        assert backends == dict.fromkeys(cluster.control_planes, 2), f"{node}: {backends}"
     day2.require_whole(cluster)

@@ -18,7 +18,7 @@ def test_bad_inventory_refused_on_the_running_cluster(cluster: Cluster, case, tm
     before = snapshot(cluster.sandbox)
     inv = cluster.inv.copy_to(SANDBOX_DIR / f"refused-running-{case}" / "hosts.yml")
     # The running cluster's own controller state: without it every playbook
-    # refuses first in the safe-controller-state check (test_67), before the
+    # refuses first in the safe-controller-state check (test_85), before the
     # check under test could speak.
     inv.vars["airgap_cluster_dir"] = str(cluster.cluster_dir)
     refuse(cluster.sandbox, inv, case, tmp_path, before)

@@ -1,12 +1,14 @@
-"""Day-2 slot, controller state: site.yml refuses to run without the controller's cluster directory.
+"""Day-2 slot, last: site.yml refuses to run without the controller's cluster directory, then changes nothing.
 
 With the controller's cluster directory moved away, site.yml refuses before
 any change, naming the check and how to restore the directory; nothing is
 minted on the controller and no host is touched. Moved back, site.yml runs
-with changed=0: the cluster is left as it was found. In the whole order this
-is also the site.yml run after test_60's adds (the worker and the etcd member
-and control plane are in the inventory): it proves add_nodes.yml left them
-as site.yml would have (test_60 has no site.yml run of its own).
+with changed=0 on every host: the cluster is left as it was found. At the
+end of the whole order this is also the site.yml run after every change of
+the order (the upgrade, the restore, the renewal, the adds, the removal, the
+reset host and the removed member joining again): each left the hosts as
+site.yml would have (test_58 leaves its own site.yml run to this one when
+the day-2 modules run; test_70, test_78 and test_79 have none of their own).
 """
 
 from __future__ import annotations
