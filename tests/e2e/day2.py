@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Cluster
+from .conftest import Cluster, PlaybookRun
 
 
 def day2_hosts(cluster: Cluster) -> tuple[str, str]:
@@ -28,6 +28,23 @@ def day2_hosts(cluster: Cluster) -> tuple[str, str]:
 def allow_even(members_after: int) -> list[str]:
     """The extra variable a change needs when it leaves an even number of etcd members."""
     return ["-e", "etcd_allow_even=true"] if members_after % 2 == 0 else []
+
+
+def add_nodes(cluster: Cluster, name: str, hosts: list[str]) -> PlaybookRun:
+    """add_nodes.yml for HOSTS (already in the inventory: `cluster.add_host`), with etcd_allow_even when needed."""
+    return cluster.playbook(
+        "add_nodes.yml", name, "-e", "nodes=" + ",".join(hosts), *allow_even(len(cluster.etcd_members))
+    )
+
+
+def check_members_and_balancers(cluster: Cluster) -> None:
+    """After an etcd member and control plane joined: the members are the etcd group, seen from the first
+    (oldest) member, all healthy; every node's load balancer has every apiserver as a backend, UP."""
+    assert cluster.etcd_member_names(via=cluster.etcd_members[0]) == sorted(cluster.etcd_members)
+    assert cluster.etcd_healthy()
+    for host in cluster.nodes:
+        backends = cluster.lb_backends(host)
+        assert backends == dict.fromkeys(cluster.control_planes, 2), f"{host}: {backends}"
 
 
 def require_whole(cluster: Cluster) -> None:

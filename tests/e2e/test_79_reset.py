@@ -110,21 +110,11 @@ def test_the_reset_host_and_the_removed_member_join_the_lifecycle_cluster_in_one
     assert day2.leftovers(cluster, member) == {}, "the removed member is not clean"
     cluster.add_host(host, ["kube_node"])
     cluster.add_host(member, ["etcd", "kube_control_plane"])
-    run = cluster.playbook(
-        "add_nodes.yml",
-        "reset-hosts-join",
-        "-e",
-        f"nodes={host},{member}",
-        *day2.allow_even(len(cluster.etcd_members)),
-    )
+    run = day2.add_nodes(cluster, "reset-hosts-join", [host, member])
     assert run.ok, tail(run.log)
     changed = run.changed_by_host()
     assert changed.get(host) and changed.get(member), f"a new host reported no change: {sorted(changed)}"
     ready = cluster.node_ready()
     assert ready.get(host) is True and ready.get(member) is True, ready
-    assert cluster.etcd_member_names() == sorted(cluster.etcd_members)
-    assert cluster.etcd_healthy()
-    for node in cluster.nodes:
-        backends = cluster.lb_backends(node)
-        assert backends == dict.fromkeys(cluster.control_planes, 2), f"{node}: {backends}"
+    day2.check_members_and_balancers(cluster)
     day2.require_whole(cluster)
