@@ -30,6 +30,17 @@ def allow_even(members_after: int) -> list[str]:
     return ["-e", "etcd_allow_even=true"] if members_after % 2 == 0 else []
 
 
+def netexec(cluster: Cluster) -> dict:
+    """The day-2 workloads' container: agnhost netexec on 8080, Ready when it answers /healthz."""
+    return {
+        "name": "agnhost",
+        "image": cluster.image("agnhost"),
+        "imagePullPolicy": "Never",
+        "args": ["netexec", "--http-port=8080"],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+    }
+
+
 def add_nodes(cluster: Cluster, name: str, hosts: list[str]) -> PlaybookRun:
     """add_nodes.yml for HOSTS (already in the inventory: `cluster.add_host`), with etcd_allow_even when needed."""
     return cluster.playbook(

@@ -81,15 +81,7 @@ def test_the_new_worker_runs_pods_that_reach_pods_elsewhere(cluster: Cluster, sp
             "metadata": {"name": name, "namespace": "default", "labels": {"app": "day2-probe"}},
             "spec": {
                 "nodeName": node,
-                "containers": [
-                    {
-                        "name": "agnhost",
-                        "image": cluster.image("agnhost"),
-                        "imagePullPolicy": "Never",
-                        "args": ["netexec", "--http-port=8080"],
-                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
-                    }
-                ],
+                "containers": [day2.netexec(cluster)],
             },
         }
         cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))

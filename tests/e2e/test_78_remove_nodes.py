@@ -101,15 +101,7 @@ def drained(cluster: Cluster, spares):
                             ]
                         }
                     },
-                    "containers": [
-                        {
-                            "name": "agnhost",
-                            "image": cluster.image("agnhost"),
-                            "imagePullPolicy": "Never",
-                            "args": ["netexec", "--http-port=8080"],
-                            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
-                        }
-                    ],
+                    "containers": [day2.netexec(cluster)],
                 },
             },
         },
