@@ -7,6 +7,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
     is_mount_point,
     mounts_below,
     nft_tables,
+    refusals,
     refused_path,
     wanted_links,
 )
@@ -125,3 +126,12 @@ def test_nft_tables_and_link_globs():
     links = ["lo", "eth0", "cni0", "flannel.1", "cali12ab", "vethab12"]
     assert wanted_links(links, ["cni0", "flannel.1", "cali*"]) == ["cni0", "flannel.1", "cali12ab"]
     assert wanted_links(links, ["docker0"]) == []
+
+
+def test_refusals_normalise_and_list_every_refused_path():
+    assert refusals(["/etc/", "/var/lib/etcd", "relative", "/var/lib/kubelet/.."]) == [
+        "/etc is a system directory, not a component's own path",
+        "'relative' is not an absolute path",
+        "/var/lib is a system directory, not a component's own path",
+    ]
+    assert refusals([]) == []
