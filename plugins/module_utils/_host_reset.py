@@ -1,12 +1,12 @@
 # Copyright: (c) 2026, airgap.k8s contributors
 # Apache License 2.0 (see LICENSE)
-"""Taking a component off a host: the modules paths_absent and network_cleanup.
+"""Taking a component off a host: the modules paths_absent, network_cleanup and component_remove.
 
-The pure part (parsing /proc/self/mountinfo and iptables-save output, and
-deciding what to remove) touches nothing, so it is unit-tested on recorded
-text. HostRemoval, at the end, runs the commands and removes the files: each
-module's steps are its methods, so a module that takes several steps removes
-network state and paths as network_cleanup and paths_absent do.
+The pure part (parsing /proc/self/mountinfo, iptables-save and dpkg-query
+output, and deciding what to remove) touches nothing, so it is unit-tested on
+recorded text. HostRemoval, at the end, runs the commands and removes the
+files: each module's steps are its methods, so network_cleanup, paths_absent
+and component_remove remove network state and paths the same way.
 """
 
 from __future__ import annotations
@@ -89,6 +89,20 @@ def refused_path(path: str) -> str | None:
 def refusals(paths: Sequence[str]) -> list[str]:
     """Why each of ``paths`` that may not be removed may not (refused_path of the normalised path)."""
     return [r for r in (refused_path(os.path.normpath(p)) for p in paths) if r]
+
+
+def refused_prefix(prefix: str) -> str | None:
+    """Why processes whose executable starts with ``prefix`` may not all be killed, or None.
+
+    A prefix is a component's own executable (or its start, containerd-shim for
+    containerd-shim-runc-v2): not relative, and not a system directory, whose
+    processes would be the host's own.
+    """
+    if not os.path.isabs(prefix):
+        return f"{prefix!r} is not an absolute executable path"
+    if os.path.normpath(prefix) in PROTECTED:
+        return f"{prefix} is a system directory: it would kill the host's own processes"
+    return None
 
 
 def _unescape(field_: str) -> str:
@@ -195,6 +209,25 @@ def nft_tables(listing: str) -> list[tuple[str, str]]:
 def wanted_links(present: list[str], patterns: list[str]) -> list[str]:
     """Interfaces in ``present`` that match one of ``patterns`` (shell globs, e.g. cali*)."""
     return [name for name in present if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+
+
+def installed_packages(listing: str) -> list[str]:
+    """Packages dpkg reports installed in `dpkg-query --show --showformat='${Package} ${db:Status-Status};'` output.
+
+    A package that was removed but kept its configuration (config-files), or
+    is not installed, is left alone.
+    """
+    packages = []
+    for entry in listing.split(";"):
+        words = entry.split()
+        if len(words) > 1 and words[1] == "installed":
+            packages.append(words[0])
+    return packages
+
+
+def exe_matches(exe: str, prefixes: Sequence[str]) -> bool:
+    """Whether a process's executable (the /proc/PID/exe link) starts with one of ``prefixes``."""
+    return any(exe.startswith(p) for p in prefixes)
 
 
 # --- running it ----------------------------------------------------------------
