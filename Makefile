@@ -39,4 +39,8 @@ $(COLLECTION_LINK):
 .PHONY: venv
 venv: $(VENV_STAMP) $(COLLECTION_LINK) ## project-local virtualenv with the pinned tools
 
+# $(call once,TARGETS): TARGETS, except inside `make test`'s lanes, which
+# find them built (mk/test.mk).
+once = $(if $(ONCE_DONE),,$(1))
+
 include mk/*.mk

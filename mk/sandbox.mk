@@ -36,7 +36,7 @@ sandbox-inventory: ## rewrite build/sandbox/hosts.yml from the running nodes
 sandbox-status: ## show the sandbox nodes
 	$(SANDBOX_PY) status --image $(AIRGAP_NODE_IMAGE)
 
-molecule-test: sandbox-image ## molecule test for every scenario in molecule/ (or SCENARIO=name)
+molecule-test: $(call once,sandbox-image) ## molecule test for every scenario in molecule/ (or SCENARIO=name)
 	@cd $(ROOT) && failed=""; \
 	for s in $(SCENARIO); do \
 	  echo "=== molecule test -s $$s"; \

@@ -4,8 +4,32 @@ PYTEST_ARGS ?= -q
 BUILD := $(ROOT)/build
 SANITY_ROOT := $(BUILD)/ansible_collections/airgap/k8s
 
-.PHONY: test
-test: prereqs lint sanity unit integration molecule e2e ## every test: lint, sanity, unit, integration, molecule, end to end
+# `make test` builds the shared prerequisites once, then runs the checks
+# before the end-to-end run in TEST_LANES lanes side by side (each lane one
+# target after another; their outputs are printed lane by lane), then the
+# end-to-end run alone: it is the one that measures availability, so nothing
+# else runs beside it. TEST_LANES=1 runs every check one after another.
+# Inside the lanes (ONCE_DONE=1) the targets do not rebuild the shared
+# prerequisites (the bundle, the node image), so two lanes never build them
+# at the same time.
+TEST_LANES ?= 3
+TEST_LANE_1 ?= lint sanity unit integration
+# etcd_backup is the longest molecule scenario: a lane of its own.
+TEST_LANE_2 ?= molecule-test SCENARIO="$(filter-out etcd_backup,$(MOLECULE_SCENARIOS))"
+TEST_LANE_3 ?= molecule-test SCENARIO="$(filter etcd_backup,$(MOLECULE_SCENARIOS))"
+LANE := $(MAKE) --no-print-directory -j1 ONCE_DONE=1
+
+.PHONY: test test-lane-1 test-lane-2 test-lane-3
+test: prereqs venv bundle sandbox-image kube-bench ## every test: lint, sanity, unit, integration, molecule (in lanes side by side), then end to end
+	$(MAKE) --no-print-directory -j$(TEST_LANES) --output-sync=target ONCE_DONE=1 test-lane-1 test-lane-2 test-lane-3
+	$(MAKE) --no-print-directory ONCE_DONE=1 e2e
+
+test-lane-1:
+	@start=$$(date +%s); $(LANE) $(TEST_LANE_1); echo "=== lane 1 passed in $$(( $$(date +%s) - start ))s"
+test-lane-2:
+	@start=$$(date +%s); $(LANE) $(TEST_LANE_2); echo "=== lane 2 passed in $$(( $$(date +%s) - start ))s"
+test-lane-3:
+	@start=$$(date +%s); $(LANE) $(TEST_LANE_3); echo "=== lane 3 passed in $$(( $$(date +%s) - start ))s"
 
 .PHONY: check
 check: lint unit sanity ## the inner loop (a few minutes): lint, unit tests, ansible-test sanity
@@ -22,7 +46,7 @@ unit: venv ## pytest unit tests for the plugins
 	$(BIN)/pytest $(PYTEST_ARGS) tests/unit
 
 .PHONY: integration
-integration: venv bundle ## pytest integration tests (bundlers, PKI interop, the bundle's binaries) against loopback servers
+integration: venv $(call once,bundle) ## pytest integration tests (bundlers, PKI interop, the bundle's binaries) against loopback servers
 	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) tests/integration
 
 # ansible-test wants the collection under ansible_collections/<ns>/<name>;
@@ -47,7 +71,7 @@ sanity: collection ## ansible-test sanity on the installed collection (its own v
 	  $(BIN)/ansible-test sanity --venv --requirements --python 3.11 $(SANITY_SKIP) $(SANITY_TESTS) plugins/
 
 .PHONY: molecule
-molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
+molecule: venv $(call once,bundle) molecule-test ## molecule scenarios against podman hosts
 
 # One sealed sandbox, deployed once at the test versions set `previous`,
 # every end-to-end check in a fixed order (docs/testing.md): install, the
@@ -56,13 +80,13 @@ molecule: venv bundle molecule-test ## molecule scenarios against podman hosts
 # certificates, remove, reset). E2E_SANDBOX_NAME/E2E_SUBNET pick another
 # sandbox, E2E_KEEP=1 keeps it, E2E_REUSE=1 runs against a kept one.
 .PHONY: e2e
-e2e: venv bundle sandbox-image kube-bench ## end to end: the lifecycle sandbox (3 control planes, a containerd and a Docker worker, two spares), the whole lifecycle in order
+e2e: venv $(call once,bundle sandbox-image kube-bench) ## end to end: the lifecycle sandbox (3 control planes, a containerd and a Docker worker, two spares), the whole lifecycle in order
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_VERSIONS=previous $(BIN)/pytest $(PYTEST_ARGS) tests/e2e
 
 # The inner loop for the end-to-end checks: the same sandbox at the default
 # versions, without the upgrade and the day-2 modules (about a third of the time).
 .PHONY: e2e-short
-e2e-short: venv bundle sandbox-image kube-bench ## the lifecycle run without the upgrade and the day-2 modules (faster)
+e2e-short: venv $(call once,bundle sandbox-image kube-bench) ## the lifecycle run without the upgrade and the day-2 modules (faster)
 	BUNDLE_DIR=$(BUNDLE_DIR) $(BIN)/pytest $(PYTEST_ARGS) -m "not upgrade and not day2" tests/e2e
 
 # A test tool (tests/e2e/test_45_cis.py), never shipped to nodes: its pins are
@@ -76,11 +100,11 @@ kube-bench: ## build kube-bench and gojq (as jq) for the CIS audit, cached in ~/
 e2e-day2: e2e ## the same as `make e2e` (the whole lifecycle run)
 
 .PHONY: e2e-compact
-e2e-compact: venv bundle sandbox-image ## nightly, not in `make test`: the same checks on `make sandbox`'s shape (one control plane, etcd on workers)
+e2e-compact: venv $(call once,bundle sandbox-image) ## nightly, not in `make test`: the same checks on `make sandbox`'s shape (one control plane, etcd on workers)
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_SHAPE=compact $(BIN)/pytest $(PYTEST_ARGS) -m "not ha" tests/e2e
 
 # The lifecycle run through the upgrade (test_58: deployed at the test
 # versions set previous, upgraded to the defaults), without the day-2 modules.
 .PHONY: e2e-upgrade
-e2e-upgrade: venv bundle sandbox-image kube-bench ## the lifecycle run through the upgrade, without the day-2 modules
+e2e-upgrade: venv $(call once,bundle sandbox-image kube-bench) ## the lifecycle run through the upgrade, without the day-2 modules
 	BUNDLE_DIR=$(BUNDLE_DIR) E2E_VERSIONS=previous $(BIN)/pytest $(PYTEST_ARGS) -m "not day2" tests/e2e

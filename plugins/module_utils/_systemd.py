@@ -1,11 +1,11 @@
 # Copyright: (c) 2026, airgap.k8s contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
-"""systemd units as ``systemctl show`` reports them, and what it takes to start them.
+"""systemd units as ``systemctl show`` reports them, and what it takes to start them (or stop them for good).
 
-Shared by the module airgap.k8s.systemd_units (which runs the commands) and
-the filter airgap.k8s.systemd_show. Nothing here runs systemctl, so it is
-unit-tested on text in systemctl's format.
+Shared by the modules airgap.k8s.systemd_units and airgap.k8s.component_remove
+(which run the commands) and the filter airgap.k8s.systemd_show. Nothing here
+runs systemctl, so it is unit-tested on text in systemctl's format.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState"
 # (ansible.builtin.systemd_service counts active and activating; reloading and
 # refreshing units run too.)
 RUNNING = frozenset({"active", "activating", "reloading", "refreshing"})
+
+# ActiveState of a unit a stop changes: one that runs, or is still stopping
+# (ansible.builtin.systemd_service stops active, activating and deactivating units).
+STOPPABLE = RUNNING | {"deactivating"}
 
 # UnitFileState of a unit ansible.builtin.systemd_service leaves alone for
 # enabled=true: `systemctl is-enabled` exits 0 and prints none of
@@ -89,17 +93,28 @@ def is_running(unit: Mapping[str, str]) -> bool:
     return unit.get("ActiveState", "") in RUNNING
 
 
+def disable_changes(unit: Mapping[str, str]) -> bool:
+    """Whether `systemctl disable` has something to remove: the unit file state is `enabled`.
+
+    static, generated and transient units have nothing it could remove;
+    enabled-runtime, indirect and alias units are left as
+    ansible.builtin.systemd_service leaves them for enabled=false.
+    """
+    return unit.get("UnitFileState") == "enabled"
+
+
 @dataclass
 class Plan:
-    """The unit ids to enable, disable and start, each list in the order asked, without repeats."""
+    """The unit ids to enable, disable, start and stop, each list in the order asked, without repeats."""
 
     enable: list[str] = field(default_factory=list)
     disable: list[str] = field(default_factory=list)
     start: list[str] = field(default_factory=list)
+    stop: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> bool:
-        return bool(self.enable or self.disable or self.start)
+        return bool(self.enable or self.disable or self.start or self.stop)
 
 
 def plan(units: Sequence[Mapping[str, str]], *, enabled: bool) -> Plan:
@@ -113,10 +128,31 @@ def plan(units: Sequence[Mapping[str, str]], *, enabled: bool) -> Plan:
         unit_id = unit["Id"]
         if enabled and not is_enabled(unit) and unit_id not in todo.enable:
             todo.enable.append(unit_id)
-        if not enabled and unit.get("UnitFileState") == "enabled" and unit_id not in todo.disable:
+        if not enabled and disable_changes(unit) and unit_id not in todo.disable:
             todo.disable.append(unit_id)
         if not is_running(unit) and unit_id not in todo.start:
             todo.start.append(unit_id)
+    return todo
+
+
+def removal_plan(units: Sequence[Mapping[str, str]]) -> Plan:
+    """What to disable and stop of the units of a component that is taken off the host.
+
+    A not-found unit (no unit file, not running: systemd knows nothing of it)
+    is left out. The others are disabled when `systemctl disable` has
+    something to remove (as plan(enabled=False) decides) and stopped when they
+    run or are stopping (STOPPABLE). A unit stopped and disabled already is in
+    neither list.
+    """
+    todo = Plan()
+    for unit in units:
+        unit_id = unit["Id"]
+        if unit.get("LoadState") == "not-found":
+            continue
+        if disable_changes(unit) and unit_id not in todo.disable:
+            todo.disable.append(unit_id)
+        if unit.get("ActiveState", "") in STOPPABLE and unit_id not in todo.stop:
+            todo.stop.append(unit_id)
     return todo
 
 

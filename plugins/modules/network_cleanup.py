@@ -20,28 +20,8 @@ description:
     (C(<family> <name>), e.g. C(ip kube-proxy)).
   - A tool that is not installed (ipset, nft, an iptables backend) means there is nothing of that kind to remove.
   - Changed when anything was removed; check mode reports what would be.
-options:
-  links:
-    description: Interface names or shell globs.
-    type: list
-    elements: str
-    default: []
-  chain_prefixes:
-    description: Prefixes of the iptables chains to remove, e.g. C(KUBE-), C(FLANNEL-).
-    type: list
-    elements: str
-    default: []
-  ipset_prefixes:
-    description: Prefixes of the ipsets to destroy, e.g. C(KUBE-).
-    type: list
-    elements: str
-    default: []
-  nft_tables:
-    description: nftables tables to delete, C(<family> <name>).
-    type: list
-    elements: str
-    default: []
 extends_documentation_fragment:
+  - airgap.k8s._network_cleanup
   - ansible.builtin.action_common_attributes
   - airgap.k8s._attributes
 author:
@@ -80,79 +60,25 @@ nft_tables:
   elements: str
 """
 
-import json
-import shutil
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
-    filter_iptables_save,
-    nft_tables,
-    wanted_links,
+    HostRemoval,
+    RemoveError,
+    network_argument_spec,
 )
 
-ARGUMENT_SPEC = {
-    "links": {"type": "list", "elements": "str", "default": []},
-    "chain_prefixes": {"type": "list", "elements": "str", "default": []},
-    "ipset_prefixes": {"type": "list", "elements": "str", "default": []},
-    "nft_tables": {"type": "list", "elements": "str", "default": []},
-}
-
-
-def run(module: AnsibleModule, argv: list[str], data: str | None = None) -> str:
-    rc, out, err = module.run_command(argv, data=data, binary_data=data is not None)
-    if rc != 0:
-        module.fail_json(msg=f"{' '.join(argv)} failed ({rc}): {err.strip() or out.strip()}")
-    return out
-
-
-def iptables_commands() -> list[str]:
-    """One iptables command per backend and IP version that is installed (legacy and nft rules are separate)."""
-    commands = []
-    for family in ("iptables", "ip6tables"):
-        backends = [f"{family}-{b}" for b in ("nft", "legacy") if shutil.which(f"{family}-{b}-save")]
-        if not backends and shutil.which(f"{family}-save"):
-            backends = [family]
-        commands.extend(backends)
-    return commands
+ARGUMENT_SPEC = network_argument_spec()
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    p = module.params
-    result: dict[str, list[str]] = {"links": [], "chains": [], "ipsets": [], "nft_tables": []}
-
-    if p["links"]:
-        present = [link["ifname"] for link in json.loads(run(module, ["ip", "-j", "link", "show"]) or "[]")]
-        for name in wanted_links(present, p["links"]):
-            if not module.check_mode:
-                run(module, ["ip", "link", "delete", name])
-            result["links"].append(name)
-
-    if p["chain_prefixes"]:
-        for command in iptables_commands():
-            for table in filter_iptables_save(run(module, [f"{command}-save"]), p["chain_prefixes"]):
-                if not module.check_mode:
-                    run(module, [f"{command}-restore"], data=table.text)
-                result["chains"].extend(f"{command} {table.table} {chain}" for chain in table.chains)
-
-    if p["nft_tables"] and shutil.which("nft"):
-        present_tables = {f"{family} {name}" for family, name in nft_tables(run(module, ["nft", "list", "tables"]))}
-        for wanted in p["nft_tables"]:
-            if " ".join(wanted.split()) in present_tables:
-                if not module.check_mode:
-                    run(module, ["nft", "delete", "table", *wanted.split()])
-                result["nft_tables"].append(wanted)
-
-    # After the iptables rules: a set still referenced by a rule cannot be destroyed.
-    if p["ipset_prefixes"] and shutil.which("ipset"):
-        for name in run(module, ["ipset", "list", "-n"]).split():
-            if any(name.startswith(prefix) for prefix in p["ipset_prefixes"]):
-                if not module.check_mode:
-                    run(module, ["ipset", "destroy", name])
-                result["ipsets"].append(name)
-
-    module.exit_json(changed=any(result.values()), **result)
+    removal = HostRemoval(module)
+    try:
+        removal.network(module.params)
+    except RemoveError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=any(removal.network_removed.values()), **removal.network_removed)
 
 
 if __name__ == "__main__":

@@ -85,18 +85,9 @@ removed_dirs:
   elements: str
 """
 
-import glob
-import os
-import shutil
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
-    is_mount_point,
-    is_pattern,
-    mounts_below,
-    refused_path,
-)
+from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import HostRemoval, RemoveError, refusals
 
 ARGUMENT_SPEC = {
     "paths": {"type": "list", "elements": "path", "required": True},
@@ -104,94 +95,22 @@ ARGUMENT_SPEC = {
 }
 
 
-def read_mountinfo() -> str:
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
-        return handle.read()
-
-
-def unmount(module: AnsibleModule, point: str) -> None:
-    rc, _out, err = module.run_command(["umount", point])
-    if rc != 0:
-        rc, _out, err = module.run_command(["umount", "--lazy", point])
-        if rc != 0:
-            module.fail_json(msg=f"cannot unmount {point}: {err.strip()}")
-
-
-def expand(path: str) -> list[str]:
-    """The path itself, or what a wildcard in its last component matches (sorted)."""
-    return sorted(glob.glob(path)) if is_pattern(path) else [path]
-
-
-def remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
-def empty(path: str) -> None:
-    for entry in os.listdir(path):
-        remove(os.path.join(path, entry))
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    asked = [os.path.normpath(p) for p in module.params["paths"]]
-    empty_dirs = [os.path.normpath(p) for p in module.params["empty_dirs"]]
-    refusals = [r for r in map(refused_path, asked + empty_dirs) if r]
-    if refusals:
-        module.fail_json(msg="paths_absent refuses: " + "; ".join(refusals))
-    paths = [match for path in asked for match in expand(path)]
-
-    mountinfo = read_mountinfo()
-    removed, unmounted, emptied = [], [], []
-    for path in paths:
-        if not os.path.lexists(path):
-            continue
-        is_dir = os.path.isdir(path) and not os.path.islink(path)
-        keep = is_dir and is_mount_point(mountinfo, path)
-        if keep and not os.listdir(path) and not mounts_below(mountinfo, path):
-            continue  # an empty mount point: nothing to do
-        removed.append(path)
-        below = mounts_below(mountinfo, path)
-        if not is_dir and is_mount_point(mountinfo, path):
-            below = [path]  # a bind-mounted file (a network namespace): unmount, then delete
-        unmounted.extend(below)
-        if keep:
-            emptied.append(path)
-        if module.check_mode:
-            continue
-        try:
-            for point in below:
-                unmount(module, point)
-            if keep:
-                empty(path)
-            else:
-                remove(path)
-        except OSError as exc:
-            module.fail_json(msg=f"cannot remove {path}: {exc}", removed=removed, unmounted=unmounted)
-        mountinfo = read_mountinfo()
-
-    removed_dirs = []
-    for directory in empty_dirs:
-        gone = set(removed) if module.check_mode else set()
-        if os.path.isdir(directory) and not os.path.islink(directory) and not is_mount_point(mountinfo, directory):
-            left = [e for e in os.listdir(directory) if os.path.join(directory, e) not in gone | set(removed_dirs)]
-            if not left:
-                removed_dirs.append(directory)
-                if not module.check_mode:
-                    try:
-                        os.rmdir(directory)
-                    except OSError as exc:
-                        module.fail_json(msg=f"cannot remove the empty directory {directory}: {exc}")
-
+    refused = refusals(module.params["paths"] + module.params["empty_dirs"])
+    if refused:
+        module.fail_json(msg="paths_absent refuses: " + "; ".join(refused))
+    removal = HostRemoval(module)
+    try:
+        removal.paths(module.params["paths"], module.params["empty_dirs"])
+    except RemoveError as exc:
+        done = removal.paths_removed
+        module.fail_json(msg=str(exc), removed=done["removed"], unmounted=done["unmounted"])
+    result = removal.paths_removed
     module.exit_json(
-        changed=bool(removed or removed_dirs),
-        removed=removed,
-        unmounted=unmounted,
-        emptied=emptied,
-        removed_dirs=removed_dirs,
-        diff={"before": {"paths": removed + removed_dirs}, "after": {"paths": []}},
+        changed=bool(result["removed"] or result["removed_dirs"]),
+        **result,
+        diff={"before": {"paths": result["removed"] + result["removed_dirs"]}, "after": {"paths": []}},
     )
 
 

@@ -1,13 +1,18 @@
-"""What paths_absent and network_cleanup decide to remove, on recorded /proc and iptables-save text."""
+"""What paths_absent, network_cleanup and component_remove decide to remove, on recorded /proc, iptables-save and
+dpkg-query text."""
 
 from __future__ import annotations
 
 from ansible_collections.airgap.k8s.plugins.module_utils._host_reset import (
+    exe_matches,
     filter_iptables_save,
+    installed_packages,
     is_mount_point,
     mounts_below,
     nft_tables,
+    refusals,
     refused_path,
+    refused_prefix,
     wanted_links,
 )
 
@@ -125,3 +130,31 @@ def test_nft_tables_and_link_globs():
     links = ["lo", "eth0", "cni0", "flannel.1", "cali12ab", "vethab12"]
     assert wanted_links(links, ["cni0", "flannel.1", "cali*"]) == ["cni0", "flannel.1", "cali12ab"]
     assert wanted_links(links, ["docker0"]) == []
+
+
+def test_refusals_normalise_and_list_every_refused_path():
+    assert refusals(["/etc/", "/var/lib/etcd", "relative", "/var/lib/kubelet/.."]) == [
+        "/etc is a system directory, not a component's own path",
+        "'relative' is not an absolute path",
+        "/var/lib is a system directory, not a component's own path",
+    ]
+    assert refusals([]) == []
+
+
+def test_process_prefixes_are_a_components_own_executables():
+    assert refused_prefix("/usr/local/bin/containerd-shim") is None
+    assert "not an absolute executable path" in refused_prefix("containerd-shim")
+    assert "not an absolute executable path" in refused_prefix("")
+    for prefix in ("/", "/usr/local/bin/", "/usr/bin", "/usr/local/bin/."):
+        assert "system directory" in refused_prefix(prefix), prefix
+    prefixes = ["/usr/local/bin/containerd-shim"]
+    assert exe_matches("/usr/local/bin/containerd-shim-runc-v2", prefixes)
+    assert exe_matches("/usr/local/bin/containerd-shim-runc-v2 (deleted)", prefixes)
+    assert not exe_matches("/usr/local/bin/containerd", prefixes)
+
+
+def test_installed_packages_are_those_dpkg_calls_installed():
+    # dpkg-query --show --showformat='${Package} ${db:Status-Status};' haproxy keepalived socat liblua5.4-0
+    listing = "haproxy installed;keepalived config-files;socat not-installed;liblua5.4-0 installed;"
+    assert installed_packages(listing) == ["haproxy", "liblua5.4-0"]
+    assert installed_packages("") == []

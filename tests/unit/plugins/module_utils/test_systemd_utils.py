@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, airgap.k8s contributors
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""What systemd_units decides from `systemctl show` text (module_utils/_systemd.py)."""
+"""What systemd_units and component_remove decide from `systemctl show` text (module_utils/_systemd.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._systemd import (
     needs_daemon_reload,
     parse_show,
     plan,
+    removal_plan,
     start_failure,
 )
 
@@ -88,3 +89,16 @@ def test_start_failure_blames_only_asked_units_that_do_not_run():
         "See `systemctl status cri-docker.service`, `journalctl -u cri-docker.service`."
     )
     assert start_failure(["docker.socket"], units) == ""
+
+
+def test_removal_plan_disables_the_enabled_and_stops_the_running_of_the_units_systemd_knows():
+    units = parse_show(OUTPUT)  # docker.socket runs enabled; docker.service and static cri-docker do not run
+    units.append(
+        {"Id": "old.service", "LoadState": "loaded", "ActiveState": "deactivating", "UnitFileState": "disabled"}
+    )
+    units.append({"Id": "gone.service", "LoadState": "not-found", "ActiveState": "active", "UnitFileState": "enabled"})
+    todo = removal_plan(units + units[:1])
+    assert todo.disable == ["docker.socket"]  # docker.service is disabled already, cri-docker static
+    assert todo.stop == ["docker.socket", "old.service"]
+    assert todo.changes and not todo.enable and not todo.start
+    assert not removal_plan(units[1:4]).changes
