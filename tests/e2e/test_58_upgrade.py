@@ -1,6 +1,6 @@
 """Upgrade: upgrade.yml from the previous versions to the defaults, with a workload that must not notice.
 
-With E2E_VERSIONS=previous (make e2e-upgrade, make e2e-day2) the lifecycle
+With E2E_VERSIONS=previous (make e2e, make e2e-upgrade) the lifecycle
 run deploys the versions table's test versions set ``previous`` (Kubernetes
 1.35.8, etcd 3.6.15, containerd 2.4.1, pause 3.10.1) on its five nodes (three control planes with
 etcd, a containerd and a Docker worker). This module refuses unsafe
