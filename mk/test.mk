@@ -19,17 +19,15 @@ TEST_LANE_2 ?= molecule-test SCENARIO="$(filter-out etcd_backup,$(MOLECULE_SCENA
 TEST_LANE_3 ?= molecule-test SCENARIO="$(filter etcd_backup,$(MOLECULE_SCENARIOS))"
 LANE := $(MAKE) --no-print-directory -j1 ONCE_DONE=1
 
-.PHONY: test test-lane-1 test-lane-2 test-lane-3
+TEST_LANE_TARGETS := test-lane-1 test-lane-2 test-lane-3
+
+.PHONY: test $(TEST_LANE_TARGETS)
 test: prereqs venv bundle sandbox-image kube-bench ## every test: lint, sanity, unit, integration, molecule (in lanes side by side), then end to end
-	$(MAKE) --no-print-directory -j$(TEST_LANES) --output-sync=target ONCE_DONE=1 test-lane-1 test-lane-2 test-lane-3
+	$(MAKE) --no-print-directory -j$(TEST_LANES) --output-sync=target ONCE_DONE=1 $(TEST_LANE_TARGETS)
 	$(MAKE) --no-print-directory ONCE_DONE=1 e2e
 
-test-lane-1:
-	@start=$$(date +%s); $(LANE) $(TEST_LANE_1); echo "=== lane 1 passed in $$(( $$(date +%s) - start ))s"
-test-lane-2:
-	@start=$$(date +%s); $(LANE) $(TEST_LANE_2); echo "=== lane 2 passed in $$(( $$(date +%s) - start ))s"
-test-lane-3:
-	@start=$$(date +%s); $(LANE) $(TEST_LANE_3); echo "=== lane 3 passed in $$(( $$(date +%s) - start ))s"
+$(TEST_LANE_TARGETS): test-lane-%:
+	@start=$$(date +%s); $(LANE) $(TEST_LANE_$*); echo "=== lane $* passed in $$(( $$(date +%s) - start ))s"
 
 .PHONY: check
 check: lint unit sanity ## the inner loop (a few minutes): lint, unit tests, ansible-test sanity
