@@ -923,6 +923,21 @@ def ensure_directory(path: str) -> list[str]:
     return list(reversed(missing))
 
 
+def private_directory_reasons(paths: t.Iterable[str], check_mode: bool) -> list[str]:
+    """Set DIR_MODE on the existing directories of ``paths`` that have another; a reason for each.
+
+    Missing directories are left to the write (write_file_atomic creates them 0700)."""
+    reasons: list[str] = []
+    for directory in sorted({os.path.dirname(os.path.abspath(path)) for path in paths}):
+        current = file_mode(directory)
+        if current is None or current == DIR_MODE:
+            continue
+        reasons.append(f"mode of {directory} is {current:04o}, want {DIR_MODE:04o}")
+        if not check_mode:
+            os.chmod(directory, DIR_MODE)
+    return reasons
+
+
 def write_file_atomic(module: AnsibleModule, path: str, content: bytes, mode: int) -> None:
     """Write via a temp file in the same directory and ``atomic_move``; the file never has a wider mode."""
     path = os.path.abspath(path)

@@ -17,7 +17,7 @@ description:
   - Idempotent. The file is rewritten when its parsed content differs from the wanted one (formatting and key order do
     not matter; anything else in the file, such as other users or contexts, is replaced).
   - The file is mode V(0600), written atomically (a temporary file in the same directory, then a rename); missing
-    directories are created mode V(0700).
+    directories are created mode V(0700), and the file's directory, if it has another mode, is set to V(0700).
   - Meant to run where the certificates are, normally the controller (C(delegate_to=localhost)).
   - O(kubeconfigs) writes several kubeconfigs in one call (one module execution instead of one per loop item).
 author:
@@ -240,6 +240,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     load_certificate,
     load_certificates,
     load_private_key,
+    private_directory_reasons,
     read_bytes,
     same_public_key,
     utcnow,
@@ -374,6 +375,8 @@ def ensure_kubeconfig(module: AnsibleModule, path: str, want: dict) -> dict:
         reasons.append(f"mode of {path} is {current_mode:04o}, want {KEY_MODE:04o}")
         if not module.check_mode:
             os.chmod(path, KEY_MODE)
+
+    reasons.extend(private_directory_reasons((path,), module.check_mode))
 
     user, context = want["users"][0]["name"], want["current-context"]
     result = {"changed": bool(reasons), "reasons": reasons, "user": user, "context": context}

@@ -22,7 +22,8 @@ description:
     O(regenerate_key=true) forces a new key.
   - Files are written atomically (a temporary file in the same directory, then a rename). The key is mode V(0600) and is
     never readable by anyone else, not even during the write; the certificate is mode V(0644); missing directories are
-    created mode V(0700). Existing files with other modes are corrected.
+    created mode V(0700). Existing files with other modes are corrected, and so is the directory of each file (set to
+    V(0700), as the role's PKI directories are).
   - Certificates get a critical basicConstraints and keyUsage, a subject and an authority key identifier, a random
     159-bit serial number, and a notBefore five minutes in the past to absorb clock skew.
   - Meant to run on the controller (C(delegate_to=localhost)); CA keys never need to leave it.
@@ -498,6 +499,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     key_spec_of,
     load_certificate,
     load_private_key,
+    private_directory_reasons,
     serialize_certificate,
     serialize_private_key,
     summary,
@@ -647,6 +649,8 @@ def ensure_certificate(module: AnsibleModule, params: dict, request: CertRequest
         reasons.append(f"mode of {path} is {current:04o}, want {mode:04o}")
         if not module.check_mode:
             os.chmod(path, mode)
+
+    reasons.extend(private_directory_reasons((key_path, cert_path), module.check_mode))
 
     ca_not_after = iso(issuer_cert.not_valid_after_utc) if issuer_cert is not None else None
     # Said when issuing, not on every run: renewing the CA with its key fixes it.

@@ -150,6 +150,19 @@ def test_server_change_and_check_mode(pki, tmp_path, run_module):
     assert path.read_text() == content
 
 
+def test_a_wider_directory_is_set_back_to_0700(pki, tmp_path, run_module):
+    path = tmp_path / "kubeconfig" / "admin.conf"
+    run(run_module, args_for(pki, path))
+    os.chmod(path.parent, 0o750)
+    predicted = run(run_module, args_for(pki, path), check_mode=True).result
+    assert predicted["reasons"] == [f"mode of {path.parent} is 0750, want 0700"]
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o750
+    fixed = run(run_module, args_for(pki, path)).result
+    assert fixed["changed"] is True
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert run(run_module, args_for(pki, path)).result["changed"] is False
+
+
 @pytest.mark.parametrize(
     ("over", "message"),
     [

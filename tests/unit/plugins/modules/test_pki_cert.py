@@ -315,6 +315,23 @@ def test_wrong_modes_are_corrected_without_reissue(pki, tmp_path, run_module):
     assert mode(args["path"]) == 0o644
 
 
+def test_a_wider_directory_is_set_back_to_0700(pki, tmp_path, run_module):
+    args = leaf_args(tmp_path, pki["ca"], key={"algo": "ecdsa"})
+    args["path"] = str(tmp_path / "etcd" / "server.crt")
+    args["privatekey_path"] = str(tmp_path / "etcd" / "server.key")
+    first = run(run_module, args).result
+    os.chmod(tmp_path / "etcd", 0o755)
+    predicted = run(run_module, args, check_mode=True).result
+    assert predicted["reasons"] == [f"mode of {tmp_path / 'etcd'} is 0755, want 0700"]
+    assert mode(tmp_path / "etcd") == 0o755
+    fixed = run(run_module, args).result
+    assert fixed["changed"] is True
+    assert fixed["reasons"] == predicted["reasons"]
+    assert fixed["serial"] == first["serial"]
+    assert mode(tmp_path / "etcd") == 0o700
+    assert run(run_module, args).result["changed"] is False
+
+
 def test_check_mode_writes_nothing(pki, tmp_path, run_module):
     args = leaf_args(tmp_path, pki["ca"], hosts=["etcd1"], key={"algo": "ecdsa"})
     args["path"] = str(tmp_path / "new" / "leaf.crt")
