@@ -37,7 +37,9 @@ def calls(node: Any) -> Iterator[tuple[str, str]]:
             yield from calls(value)
 
 
-FILES = sorted([*ROOT.glob("playbooks/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/handlers/*.yml")])
+FILES = sorted(
+    [*ROOT.glob("playbooks/**/*.yml"), *ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/handlers/*.yml")]
+)
 CALLS = sorted({(str(f.relative_to(ROOT)), *c) for f in FILES for c in calls(yaml.safe_load(f.read_text()))})
 
 
