@@ -4,27 +4,36 @@ PYTEST_ARGS ?= -q
 BUILD := $(ROOT)/build
 SANITY_ROOT := $(BUILD)/ansible_collections/airgap/k8s
 
-# `make test` builds the shared prerequisites once, then runs the checks
-# before the end-to-end run in TEST_LANES lanes side by side (each lane one
-# target after another; their outputs are printed lane by lane), then the
-# end-to-end run alone: it is the one that measures availability, so nothing
-# else runs beside it. TEST_LANES=1 runs every check one after another.
-# Inside the lanes (ONCE_DONE=1) the targets do not rebuild the shared
-# prerequisites (the bundle, the node image), so two lanes never build them
-# at the same time.
+# `make test` runs the checks before the end-to-end run in TEST_LANES jobs
+# side by side, then the end-to-end run alone: it is the one that measures
+# availability, so nothing else runs beside it. Lane 1 (lint, sanity, unit)
+# needs no bundle, so on a cold machine it runs while the bundle, the node
+# image and kube-bench are built; integration and the molecule lanes start
+# once what they need is there. Each lane runs its targets one after
+# another; outputs are printed target by target. This make builds the
+# shared prerequisites once; inside the lanes (ONCE_DONE=1) the targets do
+# not rebuild them, so two lanes never build them at the same time.
+# TEST_LANES=1 runs everything one after another.
 TEST_LANES ?= 3
-TEST_LANE_1 ?= lint sanity unit integration
+TEST_LANE_1 ?= lint sanity unit
+TEST_LANE_4 ?= integration
 # etcd_backup is the longest molecule scenario: a lane of its own.
 TEST_LANE_2 ?= molecule-test SCENARIO="$(filter-out etcd_backup,$(MOLECULE_SCENARIOS))"
 TEST_LANE_3 ?= molecule-test SCENARIO="$(filter etcd_backup,$(MOLECULE_SCENARIOS))"
 LANE := $(MAKE) --no-print-directory -j1 ONCE_DONE=1
 
-TEST_LANE_TARGETS := test-lane-1 test-lane-2 test-lane-3
+TEST_LANE_TARGETS := test-lane-1 test-lane-4 test-lane-2 test-lane-3
 
-.PHONY: test $(TEST_LANE_TARGETS)
-test: prereqs venv bundle sandbox-image kube-bench ## every test: lint, sanity, unit, integration, molecule (in lanes side by side), then end to end
-	$(MAKE) --no-print-directory -j$(TEST_LANES) --output-sync=target ONCE_DONE=1 $(TEST_LANE_TARGETS)
+.PHONY: test test-checks $(TEST_LANE_TARGETS)
+test: prereqs venv ## every test: lint, sanity, unit, integration, molecule (side by side, beside the bundle build), then end to end
+	$(MAKE) --no-print-directory -j$(TEST_LANES) --output-sync=target test-checks
 	$(MAKE) --no-print-directory ONCE_DONE=1 e2e
+
+test-checks: $(TEST_LANE_TARGETS) kube-bench
+
+# What each lane needs before it starts; lane 1 needs nothing built.
+test-lane-4: bundle
+test-lane-2 test-lane-3: bundle sandbox-image
 
 $(TEST_LANE_TARGETS): test-lane-%:
 	@start=$$(date +%s); $(LANE) $(TEST_LANE_$*); echo "=== lane $* passed in $$(( $$(date +%s) - start ))s"
