@@ -127,7 +127,7 @@ class ActionModule(TransferAction):
     ) -> dict[str, Any]:
         diffable = [w.dest for w in wanted if w.diff] if self._task.diff else []
         request = {
-            "files": [w.dest for w in wanted] + list(args["absent"]),
+            "files": [w.dest for w in wanted] + list(args["absent"]) + list(args["require"]),
             "directories": [d["path"] for d in dirs],
             "read_content": diffable,
         }
@@ -136,11 +136,15 @@ class ActionModule(TransferAction):
                 "stage": "read",
                 "files": [{"dest": w.dest} for w in wanted],
                 "absent": args["absent"],
+                "require": args["require"],
                 "directories": [{"path": d["path"]} for d in dirs],
                 "read_content": diffable,
             },
             task_vars,
         )
+        missing = [p for p in args["require"] if not read["files"][p].get("exists")]
+        if missing and not self._task.check_mode:
+            raise AnsibleActionFail(f"{args['require_msg']} Missing: {', '.join(missing)}.")
         fix_dirs = [d for d in dirs if _dir_differs(d, read["directories"][d["path"]])]
         content, attrs_only = [], []
         for w in wanted:

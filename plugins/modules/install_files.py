@@ -88,6 +88,18 @@ options:
     type: list
     elements: path
     default: []
+  require:
+    description:
+      - Files that must already be on the host (an earlier stage installs them), read in the same read as O(files).
+        When one is missing the task fails before anything changes, with O(require_msg) and the missing paths.
+      - Not enforced in check mode, where the earlier stage may not have run.
+    type: list
+    elements: path
+    default: []
+  require_msg:
+    description: The failure message when a O(require) file is missing; the missing paths are appended.
+    type: str
+    default: Files this task needs are missing.
   directories:
     description: Directories to create (with missing parents) or fix, before the files.
     type: list
@@ -247,6 +259,8 @@ _DIRECTORY = {
 ARGUMENT_SPEC = {
     "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE},
     "absent": {"type": "list", "elements": "path", "default": []},
+    "require": {"type": "list", "elements": "path", "default": []},
+    "require_msg": {"type": "str", "default": "Files this task needs are missing."},
     "directories": {"type": "list", "elements": "dict", "default": [], "options": _DIRECTORY},
     "bundle_dir": {"type": "path"},
     "compress": {"type": "str", "choices": ["auto", "zstd", "gzip", "none"], "default": "auto"},
@@ -261,14 +275,19 @@ ARGUMENT_SPEC = {
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    paths = [f["dest"] for f in params["files"]] + [d["path"] for d in params["directories"]] + params["absent"]
+    paths = (
+        [f["dest"] for f in params["files"]]
+        + [d["path"] for d in params["directories"]]
+        + params["absent"]
+        + params["require"]
+    )
     for path in paths:
         if not os.path.isabs(path):
             module.fail_json(msg=f"{path!r} is not an absolute path")
     if params["stage"] == "read":
         try:
             request = {
-                "files": [f["dest"] for f in params["files"]] + params["absent"],
+                "files": [f["dest"] for f in params["files"]] + params["absent"] + params["require"],
                 "directories": [d["path"] for d in params["directories"]],
                 "read_content": params["read_content"],
             }

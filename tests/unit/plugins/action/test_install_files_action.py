@@ -191,3 +191,30 @@ def test_a_relative_path_fails_in_the_script_read(tmp_path, bundle, run_module):
     with pytest.raises(AnsibleActionFail, match=r"'relative/kubelet\.service' is not an absolute path"):
         host.run(task_vars=PYTHON)
     assert host.runs == ["script"]
+
+
+# require: files an earlier stage installs, read in the same read.
+@pytest.mark.parametrize("task_vars", [{}, PYTHON], ids=["module-read", "script-read"])
+def test_a_missing_required_file_fails_before_anything_changes(tmp_path, bundle, run_module, task_vars):
+    need = [str(tmp_path / "cni" / "bridge"), str(tmp_path / "cni" / "loopback")]
+    (tmp_path / "cni").mkdir()
+    (tmp_path / "cni" / "bridge").write_bytes(b"plugin")
+    host = FakeHost(
+        args(tmp_path, bundle, require=need, require_msg="Run the runtime stage first."), tmp_path, run_module
+    )
+    with pytest.raises(AnsibleActionFail, match=rf"^Run the runtime stage first\. Missing: {need[1]}\.$"):
+        host.run(task_vars=task_vars)
+    assert host.runs in (["read"], ["script"]) and host.sent == []
+    assert not (tmp_path / "host").exists(), "nothing was installed"
+
+    (tmp_path / "cni" / "loopback").write_bytes(b"plugin")
+    present = FakeHost(args(tmp_path, bundle, require=need), tmp_path, run_module)
+    res = present.run(task_vars=task_vars)
+    assert res["changed"] is True and (tmp_path / "host" / "bin" / "kubelet").exists()
+
+
+def test_a_missing_required_file_does_not_fail_check_mode(tmp_path, bundle, run_module):
+    need = [str(tmp_path / "cni" / "bridge")]
+    host = FakeHost(args(tmp_path, bundle, require=need), tmp_path, run_module, check=True)
+    res = host.run(task_vars={})
+    assert res["changed"] is True and host.sent == []
