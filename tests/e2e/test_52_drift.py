@@ -1,8 +1,9 @@
 """Drift repair: what an operator (or a disk) broke on a node, site.yml puts back.
 
-On one control-plane node: a binary deleted, a certificate deleted, a unit
-file deleted (the roles install no drop-ins; a whole unit is the harder case)
-and a flag changed in a unit and applied (the service runs with it). One
+On one control-plane node (an etcd member): a binary deleted, a certificate
+deleted, a unit file deleted (the roles install no drop-ins; a whole unit is
+the harder case), a flag changed in a unit and applied (the service runs
+with it), and the etcd system user given a login shell. One
 site.yml run restores all of it, restarting what runs with the wrong
 settings; then site.yml in check mode reports nothing to change: the repair
 converged, and check mode on a converged cluster changes nothing (the one
@@ -55,19 +56,21 @@ def test_site_yml_repairs_a_drifted_node(cluster: Cluster, victim: str):
     cluster.ssh(
         victim,
         f"set -e; rm /usr/local/bin/kube-scheduler {PKI}/apiserver.crt /etc/systemd/system/kube-proxy.service; "
-        "systemctl daemon-reload",
+        "systemctl daemon-reload; usermod -s /bin/bash etcd",
     )
+    assert cluster.ssh(victim, "getent passwd etcd").stdout.strip().endswith(":/bin/bash")
     assert "--profiling=true" in running_flags(cluster, victim, "kube-apiserver")
 
     repair = cluster.playbook("site.yml", "site-drift-repair")
     assert repair.ok, tail(repair.log)
     assert repair.changed > 0
-    assert repair.recap[victim]["changed"] >= 4, repair.changed_tasks()
+    assert repair.recap[victim]["changed"] >= 5, repair.changed_tasks()
 
     assert sha256(cluster, victim, "/usr/local/bin/kube-scheduler") == scheduler_sha
     assert sha256(cluster, victim, f"{PKI}/apiserver.crt") == cert_sha
     assert cluster.ssh(victim, "systemctl is-active kube-proxy kube-scheduler").stdout.split() == ["active", "active"]
     assert "--profiling=false" in cluster.ssh(victim, "systemctl cat kube-apiserver").stdout
+    assert cluster.ssh(victim, "getent passwd etcd").stdout.strip().endswith(":/var/lib/etcd:/usr/sbin/nologin")
     # The running apiserver was restarted with the repaired unit.
     assert "--profiling=false" in running_flags(cluster, victim, "kube-apiserver")
     assert cluster.kubectl("get", "--raw", "/readyz", server=victim).stdout.strip() == "ok"
