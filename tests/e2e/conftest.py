@@ -170,10 +170,28 @@ class PlaybookRun:
                 out[match["host"]].append(task)
         return out
 
+    def task_at(self, when: float) -> str:
+        """The task (or handler) the run was in at the epoch time ``when``, from the
+        profile_tasks timestamp under each header; for placing a probe's error."""
+        current, started, header = "before the first task", "", ""
+        for line in self.text().splitlines():
+            if line.startswith(("TASK [", "RUNNING HANDLER [")):
+                header = line[line.find("[") + 1 : line.rfind("]")]
+            elif (stamp := PROFILE_STAMP.match(line)) and header:
+                at = datetime.datetime.strptime(stamp["at"], "%A %d %B %Y %H:%M:%S %z").timestamp()
+                if at > when:
+                    break
+                current, started, header = header, stamp["at"], ""
+        return f"{current} (started {started})" if started else current
+
     def last_task(self) -> str:
         """The last task the run started (the one that failed, when it stopped)."""
         tasks = [line for line in self.text().splitlines() if line.startswith("TASK [")]
         return tasks[-1][len("TASK [") : tasks[-1].rfind("]")] if tasks else ""
+
+
+# The line profile_tasks prints under each task header.
+PROFILE_STAMP = re.compile(r"^(?P<at>\w+ \d\d \w+ \d{4} +\d\d:\d\d:\d\d [+-]\d{4}) [(]")
 
 
 def parse_recap(log: Path) -> dict[str, dict[str, int]]:
