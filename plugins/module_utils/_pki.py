@@ -572,6 +572,13 @@ def issuer_common_name(cert: x509.Certificate) -> str:
     return str(values[0].value) if values else cert.issuer.rfc4514_string()
 
 
+def serialize_public_key(key: t.Any) -> bytes:
+    """The PEM SubjectPublicKeyInfo (``BEGIN PUBLIC KEY``) of a key, as ``openssl pkey -pubout`` writes it."""
+    if hasattr(key, "public_key"):
+        key = key.public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def parse_public_key(data: bytes, what: str) -> t.Any:
     """A PEM public key (``sa.pub``); ``what`` names the source in the error."""
     try:

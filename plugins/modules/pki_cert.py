@@ -260,6 +260,31 @@ options:
       allow_wildcards:
         description: As O(allow_wildcards).
         type: bool
+  key_pairs:
+    description:
+      - Key pairs without a certificate (the service-account signing key), made in the same call after the
+        certificates of O(certs). Only with O(certs).
+      - A missing private key is made with O(key_pairs[].key) and written mode V(0600). An existing key that loads is
+        kept whatever its type, never replaced (every token signed with a service-account key stops verifying when it
+        changes); one that does not load fails the call before any file of it is written.
+      - The public key (PEM C(PUBLIC KEY), as C(openssl pkey -pubout) writes it) is written mode V(0644) when it is
+        missing, does not load, or is not the private key's.
+      - Modes and directories are kept as for the certificates. The module returns RV(key_pairs).
+    type: list
+    elements: dict
+    suboptions:
+      privatekey_path:
+        description: Where the private key is.
+        type: path
+        required: true
+      public_path:
+        description: Where its public key is written.
+        type: path
+        required: true
+      key:
+        description: The type of a new key, as O(key); defaults to the top-level O(key).
+        type: dict
+        suboptions: *key_suboptions
 notes:
   - A CA re-issued with the same key and subject keeps the certificates it signed valid; they are not re-issued.
   - Changing a CA's key re-issues every certificate signed by it on their next run, because their signature no
@@ -419,6 +444,30 @@ sha256_fingerprint:
   returned: success, when O(certs) is not used
   type: str
   sample: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+key_pairs:
+  description:
+    - With O(key_pairs), one entry per key pair, in the order of O(key_pairs).
+  returned: when O(key_pairs) is used
+  type: list
+  elements: dict
+  contains:
+    privatekey_path:
+      description: As O(key_pairs[].privatekey_path).
+      type: str
+      sample: /srv/pki/sa.key
+    public_path:
+      description: As O(key_pairs[].public_path).
+      type: str
+      sample: /srv/pki/sa.pub
+    changed:
+      description: Whether a file of this pair, its mode or its directory's mode changed.
+      type: bool
+      sample: false
+    reasons:
+      description: Why, as RV(reasons).
+      type: list
+      elements: str
+      sample: ["public key /srv/pki/sa.pub is missing or empty"]
 results:
   description:
     - With O(certs), one entry per certificate, in the order of O(certs).
@@ -475,6 +524,7 @@ results:
 """
 
 import os
+import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -486,6 +536,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     KEY_MODE,
     CertRequest,
     Issuers,
+    KeySpec,
     PkiError,
     build_request,
     check_certificate,
@@ -499,13 +550,21 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     key_spec_of,
     load_certificate,
     load_private_key,
+    parse_key_spec,
+    parse_public_key,
     private_directory_reasons,
+    read_bytes,
+    same_public_key,
     serialize_certificate,
     serialize_private_key,
+    serialize_public_key,
     summary,
     utcnow,
     write_file_atomic,
 )
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.airgap.k8s.plugins.module_utils._pki import PrivateKey
 
 # The options of one certificate: the module's top level, and each element of `certs`.
 CERT_OPTIONS = {
@@ -545,9 +604,17 @@ CERT_OPTIONS = {
     "allow_wildcards": {"type": "bool", "default": False},
 }
 
+# A key pair without a certificate (the service-account signing key).
+KEY_PAIR_OPTIONS = {
+    "privatekey_path": {"type": "path", "required": True, "no_log": False},
+    "public_path": {"type": "path", "required": True},
+    "key": _batch.element_spec({"key": CERT_OPTIONS["key"]})["key"],
+}
+
 ARGUMENT_SPEC = {
     **CERT_OPTIONS,
     "certs": {"type": "list", "elements": "dict", "options": _batch.element_spec(CERT_OPTIONS)},
+    "key_pairs": {"type": "list", "elements": "dict", "options": KEY_PAIR_OPTIONS},
 }
 
 # What a single call's options must satisfy; each element of `certs` too, with the top-level defaults.
@@ -675,11 +742,54 @@ def ensure_certificate(module: AnsibleModule, params: dict, request: CertRequest
     return result
 
 
+def prepare_key_pair(params: dict, top_key: dict | None) -> tuple[KeySpec, PrivateKey | None]:
+    """The key type a new pair gets, and the existing private key (loaded, so a bad one fails before any write)."""
+    spec = parse_key_spec(params["key"] or top_key, "key_pairs[].key")
+    path = params["privatekey_path"]
+    key = load_private_key(path, "privatekey_path") if has_content(path) else None
+    return spec, key
+
+
+def ensure_key_pair(module: AnsibleModule, params: dict, spec: KeySpec, key: PrivateKey | None) -> dict:
+    """A private key made once (an existing one is kept whatever its type) and its public key beside it."""
+    key_path, public_path = params["privatekey_path"], params["public_path"]
+    reasons: list[str] = []
+    new_key = key is None
+    if new_key:
+        reasons.append(f"private key {key_path} is missing or empty")
+    if not has_content(public_path):
+        reasons.append(f"public key {public_path} is missing or empty")
+    else:
+        try:
+            public = parse_public_key(read_bytes(public_path, "public_path"), public_path)
+        except PkiError as exc:
+            reasons.append(str(exc))
+        else:
+            if key is not None and not same_public_key(key, public):
+                reasons.append(f"{public_path} is not the public key of {key_path}")
+    rewrite = bool(reasons)
+    if rewrite and not module.check_mode:
+        if key is None:
+            key = generate_private_key(spec)
+            write_file_atomic(module, key_path, serialize_private_key(key), KEY_MODE)
+        write_file_atomic(module, public_path, serialize_public_key(key), CERT_MODE)
+    for path, mode, rewritten in ((key_path, KEY_MODE, new_key), (public_path, CERT_MODE, rewrite)):
+        current = file_mode(path)
+        if rewritten or current is None or current == mode:
+            continue
+        reasons.append(f"mode of {path} is {current:04o}, want {mode:04o}")
+        if not module.check_mode:
+            os.chmod(path, mode)
+    reasons.extend(private_directory_reasons((key_path, public_path), module.check_mode))
+    return {"privatekey_path": key_path, "public_path": public_path, "changed": bool(reasons), "reasons": reasons}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         mutually_exclusive=[("certs", "path"), ("certs", "privatekey_path")],
+        required_by={"key_pairs": ("certs",)},
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMP_ERR)
@@ -687,6 +797,14 @@ def main() -> None:
         certs = _batch.elements(module.params, "certs", CERT_OPTIONS, CERT_RULES)
     except _batch.BatchError as exc:
         module.fail_json(msg=str(exc))
+    # Every key pair is checked before anything is written, certificates included.
+    pairs = []
+    for index, params in enumerate(module.params["key_pairs"] or []):
+        where = f"key_pairs[{index}] ({params['privatekey_path']})"
+        try:
+            pairs.append((where, params, *prepare_key_pair(params, module.params["key"])))
+        except PkiError as exc:
+            module.fail_json(msg=f"{where}: {exc}; remove the file to make a new key pair")
     issuers = Issuers()
     result = _batch.run(
         module,
@@ -696,6 +814,16 @@ def main() -> None:
         apply=lambda params, request: ensure_certificate(module, params, request, issuers),
         errors=PkiError,
     )
+    if module.params["key_pairs"] is not None:
+        done: list[dict] = []
+        for where, params, spec, key in pairs:
+            try:
+                done.append(ensure_key_pair(module, params, spec, key))
+            except PkiError as exc:
+                changed = result["changed"] or any(r["changed"] for r in done)
+                module.fail_json(msg=f"{where}: {exc}", changed=changed, results=result["results"], key_pairs=done)
+        result["key_pairs"] = done
+        result["changed"] = result["changed"] or any(r["changed"] for r in done)
     module.exit_json(**result)
 
 

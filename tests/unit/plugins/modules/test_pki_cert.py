@@ -450,10 +450,96 @@ def test_documentation_matches_argument_spec(documented_spec):
 def test_return_values_are_documented(pki, tmp_path, run_module):
     documented = yaml.safe_load(pki_cert.RETURN)
     # The single form returns what it always did; the list form only `results`, each with the single form's values.
-    assert set(documented) - {"results"} == set(pki["ca_result"]) - {"changed", "invocation"}
+    assert set(documented) - {"results", "key_pairs"} == set(pki["ca_result"]) - {"changed", "invocation"}
     listed = run(run_module, {**pki["ca"], "certs": [leaf_args(tmp_path, {}, "one")]})
     assert set(listed.result) - {"changed", "invocation"} == {"results"}
     assert set(documented["results"]["contains"]) == set(listed.result["results"][0])
+    pair = {"privatekey_path": str(tmp_path / "sa.key"), "public_path": str(tmp_path / "sa.pub")}
+    paired = run(run_module, {**pki["ca"], "certs": [leaf_args(tmp_path, {}, "one")], "key_pairs": [pair]})
+    assert set(paired.result) - {"changed", "invocation"} == {"results", "key_pairs"}
+    assert set(documented["key_pairs"]["contains"]) == set(paired.result["key_pairs"][0])
+
+
+# --- key pairs without a certificate (key_pairs) ---------------------------------
+
+
+def sa_pair(directory: Path) -> dict[str, str]:
+    return {"privatekey_path": str(directory / "sa.key"), "public_path": str(directory / "sa.pub")}
+
+
+def test_key_pairs_made_once_and_kept(pki, tmp_path, run_module):
+    certs = [leaf_args(tmp_path, pki["ca"], "one")]
+    pair = sa_pair(tmp_path / "sa")
+    made = run(run_module, {"certs": certs, "key_pairs": [{**pair, "key": {"algo": "rsa", "size": 2048}}]})
+    assert not made.failed, made.result
+    assert made.result["changed"] and made.result["key_pairs"][0]["changed"]
+    key = _pki.load_private_key(pair["privatekey_path"])
+    assert _pki.key_spec_of(key) == _pki.KeySpec("rsa", 2048)
+    # The public key openssl derives from the private key, byte for byte.
+    derived = openssl("pkey", "-in", pair["privatekey_path"], "-pubout")
+    assert derived.returncode == 0 and Path(pair["public_path"]).read_text() == derived.stdout
+    assert (mode(pair["privatekey_path"]), mode(pair["public_path"]), mode(tmp_path / "sa")) == (0o600, 0o644, 0o700)
+
+    again = run(run_module, {"certs": certs, "key_pairs": [pair]})
+    assert not again.failed and not again.result["changed"], again.result
+    assert again.result["key_pairs"] == [{**pair, "changed": False, "reasons": []}]
+
+    # Another key type asked for: the existing key stays (tokens signed with it keep verifying).
+    other = run(run_module, {"certs": certs, "key_pairs": [{**pair, "key": {"algo": "ecdsa", "size": 256}}]})
+    assert not other.result["changed"], other.result
+    assert _pki.same_public_key(_pki.load_private_key(pair["privatekey_path"]), key)
+
+
+def test_key_pairs_public_key_and_modes_are_repaired(pki, tmp_path, run_module):
+    certs = [leaf_args(tmp_path, pki["ca"], "one")]
+    pair = sa_pair(tmp_path)
+    assert not run(run_module, {"certs": certs, "key_pairs": [pair]}).failed
+    key_before = Path(pair["privatekey_path"]).read_bytes()
+    # A public key of another key pair, and a private key readable by others.
+    other = _pki.generate_private_key(_pki.KeySpec("rsa", 2048))
+    Path(pair["public_path"]).write_bytes(_pki.serialize_public_key(other))
+    os.chmod(pair["privatekey_path"], 0o644)
+    fixed = run(run_module, {"certs": certs, "key_pairs": [pair]})
+    assert fixed.result["changed"], fixed.result
+    reasons = fixed.result["key_pairs"][0]["reasons"]
+    assert f"{pair['public_path']} is not the public key of {pair['privatekey_path']}" in reasons
+    assert f"mode of {pair['privatekey_path']} is 0644, want 0600" in reasons
+    assert Path(pair["privatekey_path"]).read_bytes() == key_before
+    assert mode(pair["privatekey_path"]) == 0o600
+    key = _pki.load_private_key(pair["privatekey_path"])
+    assert _pki.same_public_key(key, _pki.parse_public_key(Path(pair["public_path"]).read_bytes(), "sa.pub"))
+
+
+def test_key_pairs_check_mode_writes_nothing(pki, tmp_path, run_module):
+    certs = [leaf_args(tmp_path / "c", pki["ca"], "one")]
+    pair = sa_pair(tmp_path / "sa")
+    checked = run(run_module, {"certs": certs, "key_pairs": [pair]}, check_mode=True)
+    assert checked.result["changed"] and checked.result["key_pairs"][0]["reasons"] == [
+        f"private key {pair['privatekey_path']} is missing or empty",
+        f"public key {pair['public_path']} is missing or empty",
+    ]
+    assert not (tmp_path / "sa").exists() and not (tmp_path / "c").exists()
+
+
+def test_key_pairs_an_unreadable_key_fails_before_any_write(pki, tmp_path, run_module):
+    certs = [leaf_args(tmp_path / "c", pki["ca"], "one")]
+    pair = sa_pair(tmp_path)
+    Path(pair["privatekey_path"]).write_text("not a key\n")
+    failed = run(run_module, {"certs": certs, "key_pairs": [pair]})
+    assert failed.failed
+    assert failed.result["msg"] == (
+        f"key_pairs[0] ({pair['privatekey_path']}): privatekey_path: {pair['privatekey_path']} is not a PEM private "
+        "key; remove the file to make a new key pair"
+    )
+    assert Path(pair["privatekey_path"]).read_text() == "not a key\n"
+    assert not Path(pair["public_path"]).exists() and not (tmp_path / "c").exists()
+
+
+def test_key_pairs_need_certs(tmp_path, run_module):
+    failed = run(run_module, {"path": str(tmp_path / "x.crt"), "privatekey_path": str(tmp_path / "x.key"),
+                              "cn": "x", "is_ca": True, "key_pairs": [sa_pair(tmp_path)]})  # fmt: skip
+    assert failed.failed and "key_pairs" in failed.result["msg"] and "certs" in failed.result["msg"]
+    assert not list(tmp_path.iterdir())
 
 
 # --- several certificates in one call (certs) ----------------------------------
