@@ -930,6 +930,19 @@ def ensure_directory(path: str) -> list[str]:
     return list(reversed(missing))
 
 
+def mode_reasons(files: t.Iterable[tuple[str, int, bool]], check_mode: bool) -> list[str]:
+    """Set each (path, mode, rewritten) file that exists, was not just rewritten and has another mode; a reason each."""
+    reasons: list[str] = []
+    for path, mode, rewritten in files:
+        current = file_mode(path)
+        if rewritten or current is None or current == mode:
+            continue
+        reasons.append(f"mode of {path} is {current:04o}, want {mode:04o}")
+        if not check_mode:
+            os.chmod(path, mode)
+    return reasons
+
+
 def private_directory_reasons(paths: t.Iterable[str], check_mode: bool) -> list[str]:
     """Set DIR_MODE on the existing directories of ``paths`` that have another; a reason for each.
 

@@ -542,7 +542,6 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     check_certificate,
     describe_certificate,
     describe_request,
-    file_mode,
     generate_private_key,
     has_content,
     iso,
@@ -550,6 +549,7 @@ from ansible_collections.airgap.k8s.plugins.module_utils._pki import (
     key_spec_of,
     load_certificate,
     load_private_key,
+    mode_reasons,
     parse_key_spec,
     parse_public_key,
     private_directory_reasons,
@@ -706,17 +706,8 @@ def ensure_certificate(module: AnsibleModule, params: dict, request: CertRequest
         info = before
 
     # Modes of files that were not (re)written.
-    for path, mode, rewritten in (
-        (key_path, KEY_MODE, reissue and new_key),
-        (cert_path, CERT_MODE, reissue),
-    ):
-        current = file_mode(path)
-        if rewritten or current is None or current == mode:
-            continue
-        reasons.append(f"mode of {path} is {current:04o}, want {mode:04o}")
-        if not module.check_mode:
-            os.chmod(path, mode)
-
+    files = ((key_path, KEY_MODE, reissue and new_key), (cert_path, CERT_MODE, reissue))
+    reasons.extend(mode_reasons(files, module.check_mode))
     reasons.extend(private_directory_reasons((key_path, cert_path), module.check_mode))
 
     ca_not_after = iso(issuer_cert.not_valid_after_utc) if issuer_cert is not None else None
@@ -773,13 +764,7 @@ def ensure_key_pair(module: AnsibleModule, params: dict, spec: KeySpec, key: Pri
             key = generate_private_key(spec)
             write_file_atomic(module, key_path, serialize_private_key(key), KEY_MODE)
         write_file_atomic(module, public_path, serialize_public_key(key), CERT_MODE)
-    for path, mode, rewritten in ((key_path, KEY_MODE, new_key), (public_path, CERT_MODE, rewrite)):
-        current = file_mode(path)
-        if rewritten or current is None or current == mode:
-            continue
-        reasons.append(f"mode of {path} is {current:04o}, want {mode:04o}")
-        if not module.check_mode:
-            os.chmod(path, mode)
+    reasons.extend(mode_reasons(((key_path, KEY_MODE, new_key), (public_path, CERT_MODE, rewrite)), module.check_mode))
     reasons.extend(private_directory_reasons((key_path, public_path), module.check_mode))
     return {"privatekey_path": key_path, "public_path": public_path, "changed": bool(reasons), "reasons": reasons}
 
