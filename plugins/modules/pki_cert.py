@@ -614,7 +614,7 @@ KEY_PAIR_OPTIONS = {
 ARGUMENT_SPEC = {
     **CERT_OPTIONS,
     "certs": {"type": "list", "elements": "dict", "options": _batch.element_spec(CERT_OPTIONS)},
-    "key_pairs": {"type": "list", "elements": "dict", "options": KEY_PAIR_OPTIONS},
+    "key_pairs": {"type": "list", "elements": "dict", "no_log": False, "options": KEY_PAIR_OPTIONS},
 }
 
 # What a single call's options must satisfy; each element of `certs` too, with the top-level defaults.
