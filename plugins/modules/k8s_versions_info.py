@@ -74,7 +74,7 @@ apiservers:
   type: dict
   sample: {"cp1": "v1.36.3"}
 problems:
-  description: Every read that did not answer, one sentence each; empty when O(ok).
+  description: Every read that did not answer, one sentence each; empty when RV(ok) is true.
   returned: always
   type: list
   elements: str
